@@ -1,0 +1,9 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import * as m001 from './001-initial.js';
+
+/** Migrations are compiled in, not read from disk, so the built CLI runs from anywhere. */
+export const migrationProvider: MigrationProvider = {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { '001-initial': m001 };
+  },
+};

@@ -1,0 +1,49 @@
+import type { JWK } from 'jose';
+import { RestProbeRequest, WIRE_VERSION, type ClaimedRecord, type RestProbeResult } from '../core/wire.js';
+import { open, seal } from '../vault/envelope.js';
+import { performHttp, HttpExecError } from '../transport/http-exec.js';
+
+/**
+ * Performs one claimed RESTProbe: open the payload with the MID server's private key, make the
+ * HTTP request from inside the private network, and seal the result to the instance's key.
+ * Returns the input record to post; `error_string` is a short, secret-free summary.
+ */
+export async function executeProbe(
+  rec: ClaimedRecord,
+  keys: { encPrivateKey: CryptoKey; instanceEncJwk: JWK; maxResponseBytes: number },
+  signal?: AbortSignal,
+): Promise<{ response_to: string; payload: string; error_string: string | null }> {
+  const started = performance.now();
+  let result: RestProbeResult;
+  if (rec.topic !== 'RESTProbe') {
+    result = { v: WIRE_VERSION, error: { code: 'unknown_topic', message: `This MID server does not handle topic ${rec.topic}.` }, duration_ms: 0 };
+  } else {
+    try {
+      const probe = RestProbeRequest.parse(JSON.parse(new TextDecoder().decode(await open(keys.encPrivateKey, rec.payload))));
+      const res = await performHttp(
+        {
+          method: probe.method,
+          url: probe.url,
+          headers: probe.headers,
+          body: probe.body_b64 ? Buffer.from(probe.body_b64, 'base64') : null,
+          timeoutMs: probe.timeout_ms,
+          maxResponseBytes: Math.min(probe.max_response_bytes, keys.maxResponseBytes),
+        },
+        signal ? { signal } : {},
+      );
+      result = { v: WIRE_VERSION, status: res.status, headers: res.headers, body_b64: res.body.toString('base64'), duration_ms: res.durationMs };
+    } catch (err) {
+      const e = err instanceof HttpExecError ? err : null;
+      result = {
+        v: WIRE_VERSION,
+        error: e ? { code: e.code, message: e.message } : { code: 'probe_unreadable', message: 'The MID server could not open this record (its keys may have changed).' },
+        duration_ms: performance.now() - started,
+      };
+    }
+  }
+  return {
+    response_to: rec.id,
+    payload: await seal(keys.instanceEncJwk, JSON.stringify(result)),
+    error_string: 'error' in result ? result.error.message : null,
+  };
+}
