@@ -129,8 +129,11 @@ export async function countOpenByAgent(db: Db): Promise<Map<string, { ready: num
   return out;
 }
 
-/** Retention: deletes records older than the cutoff; answers how many went. */
+/**
+ * Retention: deletes records created before the cutoff, whatever their state: a record nobody
+ * answered in days has no waiter left (every waiter gives up within minutes).
+ */
 export async function purgeOlderThan(db: Db, cutoff: number): Promise<number> {
-  const r = await db.deleteFrom('ecc_queue').where('created_at', '<', cutoff).where('state', 'in', ['processed', 'error']).executeTakeFirst();
+  const r = await db.deleteFrom('ecc_queue').where('created_at', '<', cutoff).executeTakeFirst();
   return Number(r.numDeletedRows);
 }

@@ -32,8 +32,13 @@ export function explainGrantError(err: unknown, providerName: string, transport:
     });
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
+    // RFC 6749 §5.2: a 401 carries WWW-Authenticate; its error and error_description are the provider's words.
+    const params = err.cause[0]?.parameters ?? {};
+    const code = params.error ?? 'invalid_client';
+    const desc = params.error_description ? `: ${params.error_description}` : '';
     return new AppError('token_endpoint_error', {
-      message: `The token endpoint of provider "${providerName}" refused the client's authentication (HTTP ${err.status}; ${where(transport)}). ${hints.invalid_client}`,
+      message: `The token endpoint of provider "${providerName}" refused the request with "${code}"${desc} (HTTP ${err.status}; ${where(transport)}). ${hints[code] ?? hints.invalid_client}`,
+      detail: { oauthError: code, status: err.status },
       cause: err,
     });
   }

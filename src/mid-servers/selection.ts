@@ -39,10 +39,10 @@ export async function eligibleMids(db: Db, choice: MidChoice, now: number, downA
 }
 
 export function describeIneligible(choice: MidChoice, e: Eligibility): string {
-  const scope = choice.appliesTo === 'specific' ? `of the MID servers named (${choice.names.join(', ')})` : 'MID server';
+  const scope = choice.appliesTo === 'specific' ? `none of the MID servers named (${choice.names.join(', ')})` : 'no MID server';
   const why = e.rejected.length ? ` ${e.rejected.map((r) => `${r.name} ${r.reason}`).join('; ')}.` : ' None is enrolled.';
   return (
-    `No valid MID server with REST capability available to obtain new access token: no ${scope} is up, validated and has the REST capability.${why} ` +
+    `No valid MID server with REST capability available to obtain new access token: ${scope} is up, validated and has the REST capability.${why} ` +
     'Start or validate a MID server (POST /api/v1/mid_servers/{name}/validate), or change the credential\'s MID servers.'
   );
 }
