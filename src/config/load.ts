@@ -55,9 +55,19 @@ export function loadInstanceConfig(
   } catch {
     throw new AppError('invalid_request', { message: `TOKENRELAY_PUBLIC_URL "${publicUrl}" is not a URL; use e.g. https://tokenrelay.example.com.` });
   }
+  const retentionDays = env.TOKENRELAY_ECC_RETENTION_DAYS;
+  let eccRetentionMs = overrides.eccRetentionMs ?? instanceDefaults.eccRetentionMs;
+  if (retentionDays !== undefined && retentionDays !== '') {
+    const d = Number(retentionDays);
+    if (!Number.isFinite(d) || d <= 0) {
+      throw new AppError('invalid_request', { message: `TOKENRELAY_ECC_RETENTION_DAYS must be a positive number of days, got "${retentionDays}".` });
+    }
+    eccRetentionMs = d * 24 * 3600_000;
+  }
   return Object.freeze({
     ...instanceDefaults,
     ...overrides,
+    eccRetentionMs,
     port,
     host,
     dataDir,
