@@ -11,6 +11,7 @@ import { loadInstanceKeys } from './vault/instance-keys.js';
 import { createWakeups, reapExpiredLeases, purgeOlderThan } from './ecc/index.js';
 import { createAgentAuth } from './mid-servers/agent-auth.js';
 import { createTokenBroker } from './tokens/broker.js';
+import { createRefreshScheduler } from './tokens/scheduler.js';
 import { createDirectTransport } from './transport/direct.js';
 import { createViaMidTransport } from './transport/via-mid.js';
 import { buildApp, hashAdminToken } from './http/app.js';
@@ -58,6 +59,8 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
         : createDirectTransport({ timeoutMs: config.tokenRequestTimeoutMs, maxResponseBytes: config.maxTokenResponseBytes }),
   });
 
+  const scheduler = createRefreshScheduler({ db, clock, log, broker, concurrency: config.schedulerConcurrency });
+
   const services: Services = {
     db,
     clock,
@@ -94,6 +97,14 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
             log.error({ err: (err as Error).message }, 'ecc:reaper-failed');
           }
           await sleep(config.reaperIntervalMs, signal);
+        }),
+        startLoop(async (signal) => {
+          try {
+            await scheduler.tick();
+          } catch (err) {
+            log.error({ err: (err as Error).message }, 'token:scheduler-failed');
+          }
+          await sleep(config.schedulerIntervalMs, signal);
         }),
         startLoop(async (signal) => {
           try {

@@ -33,6 +33,14 @@ export const instanceDefaults = {
   maxTokenResponseBytes: 1024 * 1024,
   /** Refresh lease: must outlive the token HTTP call (and its MID round trip). */
   refreshLeaseMs: 90_000,
+  /** The scheduler refreshes an access token after this share of its lifetime (±5 % jitter). */
+  refreshShare: 0.75,
+  /** How often the refresh scheduler looks for tokens due. */
+  schedulerIntervalMs: 1_000,
+  /** Refreshes the scheduler runs at once. */
+  schedulerConcurrency: 16,
+  /** Lifetime of an authorization-code `state` or a password login form. */
+  stateTtlMs: 10 * 60_000,
 };
 
 export const midDefaults = {

@@ -44,7 +44,11 @@ export function toView(c: CredentialRow, rows: TokenRow[], now: number, grantTyp
     use_mid_server: c.use_mid_server === 1,
     applies_to: c.applies_to,
     mid_servers: JSON.parse(c.mid_servers) as string[],
-    status: credentialStatus(rows, { code: c.last_error_code, message: c.last_error_message, at: c.last_error_at }, now),
+    status: credentialStatus(
+      rows,
+      { code: c.last_error_code, message: c.last_error_message, at: c.last_error_at, needsReauth: c.needs_reauth === 1, nextAttemptAt: c.next_refresh_attempt_at },
+      now,
+    ),
     created_at: iso(c.created_at),
     updated_at: iso(c.updated_at),
   };
@@ -91,6 +95,9 @@ export async function createCredential(deps: CredentialDeps, input: unknown) {
     last_error_at: null,
     created_at: now,
     updated_at: now,
+    refresh_failures: 0,
+    next_refresh_attempt_at: null,
+    needs_reauth: 0,
   };
   await checkMidChoice(deps, row);
   await assertNameFree(deps.db, row.name, null);

@@ -4,14 +4,14 @@ import type { TokenRow } from '../tokens/store.js';
 
 const now = Date.UTC(2026, 11, 3, 12, 0, 0);
 const row = (token_type: 'access' | 'refresh', expires_at: number | null): TokenRow => ({
-  id: token_type, credential_id: 'c', token_type, value_sealed: 'v1.x.y', expires_at, scope: null, created_at: now,
+  id: token_type, credential_id: 'c', token_type, value_sealed: 'v1.x.y', expires_at, scope: null, created_at: now, refresh_at: null,
 });
 const noError = { code: null, message: null, at: null };
 const DAY = 24 * 3600_000;
 
 describe('credential status messages (the reference\'s banner)', () => {
   it('says the seed\'s words before any token', () => {
-    expect(credentialStatus([], noError, now)).toMatchObject({ tokens_available: false, message: NOT_AVAILABLE, access_token_expires_at: null });
+    expect(credentialStatus([], noError, now)).toMatchObject({ tokens_available: false, message: NOT_AVAILABLE, access_token_expires_at: null, needs_reauth: false });
     expect(NOT_AVAILABLE).toBe(
       "OAuth Access or Refresh tokens are not available. Verify the OAuth configuration and click the 'Get OAuth Token' link below to request a new token.",
     );

@@ -51,6 +51,9 @@ export interface CredentialsTable {
   last_error_at: number | null;
   created_at: number;
   updated_at: number;
+  refresh_failures: number;
+  next_refresh_attempt_at: number | null;
+  needs_reauth: number;
 }
 
 export interface OAuthTokensTable {
@@ -60,6 +63,21 @@ export interface OAuthTokensTable {
   value_sealed: string;
   expires_at: number | null;
   scope: string | null;
+  created_at: number;
+  /** access tokens: when the scheduler refreshes it; null for refresh tokens. */
+  refresh_at: number | null;
+}
+
+export interface OAuthStatesTable {
+  id: string;
+  state_hash: string;
+  kind: 'authorization_code' | 'password';
+  credential_id: string;
+  requested_by: string;
+  code_verifier_sealed: string | null;
+  redirect_uri: string | null;
+  expires_at: number;
+  used_at: number | null;
   created_at: number;
 }
 
@@ -119,6 +137,7 @@ export interface Database {
   oauth_profiles: ProfilesTable;
   credentials: CredentialsTable;
   oauth_tokens: OAuthTokensTable;
+  oauth_states: OAuthStatesTable;
   token_leases: TokenLeasesTable;
   mid_servers: MidServersTable;
   mid_enrollment_keys: EnrollmentKeysTable;

@@ -10,6 +10,7 @@ import { registerProviderRoutes } from './routes/api/providers.js';
 import { registerCredentialRoutes } from './routes/api/credentials.js';
 import { registerMidServerRoutes } from './routes/api/mid-servers.js';
 import { registerEccRoutes } from './routes/api/ecc-queue.js';
+import { registerOAuthPages } from './routes/oauth-pages.js';
 
 /**
  * The HTTP edge only: parse, authorize, call a service, serialize. Errors leave as
@@ -48,6 +49,7 @@ export function buildApp(services: Services, opts: { log: Log; adminTokenHash: B
 
   registerOpsRoutes(app, services);
   registerAgentRoutes(app, services);
+  registerOAuthPages(app, services);
   void app.register(
     async (api) => {
       registerProviderRoutes(api, services);

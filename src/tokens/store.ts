@@ -54,14 +54,15 @@ export async function saveTokenResponse(
   deps: { db: Db; vault: Vault; clock: Clock },
   credentialId: string,
   resp: oauth.TokenEndpointResponse,
-  opts: { defaultTtlS: number; requestedScopes: string[] },
+  opts: { defaultTtlS: number; requestedScopes: string[]; refreshShare: number; random?: () => number },
 ): Promise<{ accessExpiresAt: number }> {
   const now = deps.clock.now();
   const accessExpiresAt = accessExpiry(resp, now, opts.defaultTtlS);
+  const refreshAt = scheduleRefresh(now, accessExpiresAt, opts.refreshShare, opts.random ?? Math.random);
   const scope = resp.scope ?? (opts.requestedScopes.length ? opts.requestedScopes.join(' ') : null);
   await deps.db.transaction().execute(async (trx) => {
     const upsert = async (type: 'access' | 'refresh', value: string, expiresAt: number | null) => {
-      const row = {
+      const row: TokenRow = {
         id: newId(now),
         credential_id: credentialId,
         token_type: type,
@@ -69,6 +70,7 @@ export async function saveTokenResponse(
         expires_at: expiresAt,
         scope,
         created_at: now,
+        refresh_at: type === 'access' ? refreshAt : null,
       };
       await trx
         .insertInto('oauth_tokens')
@@ -80,6 +82,7 @@ export async function saveTokenResponse(
             expires_at: row.expires_at,
             scope: row.scope,
             created_at: row.created_at,
+            refresh_at: row.refresh_at,
           }),
         )
         .execute();
@@ -91,11 +94,20 @@ export async function saveTokenResponse(
     }
     await trx
       .updateTable('credentials')
-      .set({ last_error_code: null, last_error_message: null, last_error_at: null })
+      .set({ last_error_code: null, last_error_message: null, last_error_at: null, refresh_failures: 0, next_refresh_attempt_at: null, needs_reauth: 0 })
       .where('id', '=', credentialId)
       .execute();
   });
   return { accessExpiresAt };
+}
+
+/**
+ * When the scheduler refreshes an access token: after `share` of its lifetime, jittered by
+ * ±5 % of the lifetime so that tokens issued together are not refreshed together.
+ */
+export function scheduleRefresh(now: number, expiresAt: number, share: number, random: () => number): number {
+  const life = Math.max(0, expiresAt - now);
+  return Math.round(now + life * share + life * 0.05 * (2 * random() - 1));
 }
 
 export async function deleteTokens(db: Db, credentialId: string, type?: 'access' | 'refresh'): Promise<void> {

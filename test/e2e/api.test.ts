@@ -95,6 +95,8 @@ describe('REST API, token broker and MID path (in-process)', () => {
       access_token_expires_at: null,
       refresh_token_expires_at: null,
       last_error: null,
+      needs_reauth: false,
+      next_refresh_attempt_at: null,
     });
     const r = await t.api('POST', `/api/v1/credentials/${c.id}/get_token`, {});
     expect(r.status, JSON.stringify(r.json)).toBe(200);

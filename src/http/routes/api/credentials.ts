@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.js';
-import { AppError } from '../../../core/errors.js';
+import { z } from 'zod';
 import { iso } from '../../../core/clock.js';
 import {
   createCredential, deleteCredential, getCredential, getCredentialRow, listCredentials, updateCredential,
 } from '../../../credentials/credentials.js';
 import { listTokenRows, toView as tokenView } from '../../../tokens/store.js';
+
+const GetTokenBody = z.object({ username: z.string().min(1).optional(), password: z.string().min(1).optional() }).strict();
 
 /** Credentials, the "Get OAuth Token" link, access tokens for callers, and the oauth_credential table. */
 export function registerCredentialRoutes(api: FastifyInstance, s: Services): void {
@@ -21,20 +23,31 @@ export function registerCredentialRoutes(api: FastifyInstance, s: Services): voi
     return reply.status(204).send();
   });
 
+  /**
+   * "Get OAuth Token": grants without a person answer once the token is stored; the password
+   * grant takes {username, password} (or, with {}, answers a single-use login_url for the login
+   * screen); authorization_code answers the authorize_url for the browser.
+   */
   api.post<Id>('/credentials/:id/get_token', async (req) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    if (typeof body !== 'object' || Array.isArray(body)) throw new AppError('invalid_request', { message: 'The body must be a JSON object, e.g. {}.' });
-    const unknown = Object.keys(body).filter((k) => !['username', 'password'].includes(k));
-    if (unknown.length) throw new AppError('invalid_request', { message: `Unknown field "${unknown[0]}"; get_token takes {} (or username and password for the password grant).` });
+    const body = GetTokenBody.parse(req.body ?? {});
     const cred = await getCredentialRow(s.db, req.params.id);
+    let result;
     try {
-      await s.broker.getToken(cred.id);
+      result = await s.broker.getToken(cred.id, body, 'admin');
       s.metrics.inc('tokenrelay_token_requests_total', { result: 'ok' });
     } catch (err) {
       s.metrics.inc('tokenrelay_token_requests_total', { result: 'error' });
       throw err;
     }
+    if (result.kind === 'authorize') return { authorize_url: result.authorize_url, expires_at: iso(result.expires_at), redirect_uri: s.broker.redirectUri };
+    if (result.kind === 'login') return { login_url: result.login_url, expires_at: iso(result.expires_at) };
     return getCredential(deps, cred.id);
+  });
+
+  api.post<Id>('/credentials/:id/revoke', async (req) => {
+    const cred = await getCredentialRow(s.db, req.params.id);
+    const { revokedAtProvider } = await s.broker.revoke(cred.id);
+    return { ...(await getCredential(deps, cred.id)), revoked_at_provider: revokedAtProvider };
   });
 
   api.get<Id>('/credentials/:id/access_token', async (req) => {
