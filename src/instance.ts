@@ -17,6 +17,7 @@ import { createViaMidTransport } from './transport/via-mid.js';
 import { buildApp, hashAdminToken } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import type { Services } from './http/services.js';
+import type { MidChoice } from './mid-servers/selection.js';
 
 /**
  * The composition root: builds every dependency once, wires them, and owns the background
@@ -42,21 +43,19 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
   const instanceKeys = await loadInstanceKeys(db, vault);
   const wakeups = createWakeups();
   const closing = new AbortController();
-  const leaseMs = config.tokenRequestTimeoutMs + config.leaseGraceMs;
 
+  const viaMidDeps = { db, clock, wakeups, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseGraceMs: config.leaseGraceMs };
+  /** The one place that decides how a request reaches the network. */
+  const transportFor = (choice: MidChoice | null, opts: { timeoutMs: number; maxResponseBytes: number; maxAttempts: number }) =>
+    choice ? createViaMidTransport(viaMidDeps, { choice, ...opts }) : createDirectTransport(opts);
   const broker = createTokenBroker({
     db,
     vault,
     clock,
     log,
     config,
-    transportFor: (r) =>
-      r.midChoice
-        ? createViaMidTransport(
-            { db, clock, wakeups, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseMs },
-            { choice: r.midChoice, timeoutMs: config.tokenRequestTimeoutMs, maxResponseBytes: config.maxTokenResponseBytes, maxAttempts: 1 },
-          )
-        : createDirectTransport({ timeoutMs: config.tokenRequestTimeoutMs, maxResponseBytes: config.maxTokenResponseBytes }),
+    // Token requests are never repeated by the queue: an authorization code works once, a refresh token may rotate.
+    transportFor: (r) => transportFor(r.midChoice, { timeoutMs: config.tokenRequestTimeoutMs, maxResponseBytes: config.maxTokenResponseBytes, maxAttempts: 1 }),
   });
 
   const scheduler = createRefreshScheduler({ db, clock, log, broker, concurrency: config.schedulerConcurrency });
@@ -72,6 +71,7 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
     config,
     instancePublicJwk: instanceKeys.publicJwk,
     metrics: createMetrics(),
+    restStepDeps: { db, clock, log, broker, transportFor },
     closing: closing.signal,
   };
   const app = buildApp(services, { log, adminTokenHash: hashAdminToken(adminToken.token) });

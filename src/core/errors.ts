@@ -21,6 +21,8 @@ export const errorCodes = {
   token_endpoint_error: 502,
   token_endpoint_invalid_response: 502,
   refresh_in_progress: 503,
+  response_too_large: 502,
+  rest_request_failed: 502,
   internal: 500,
 } as const;
 

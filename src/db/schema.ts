@@ -25,6 +25,7 @@ export interface ProvidersTable {
   token_request_params: string;
   assertion: string | null;
   assertion_private_key_sealed: string | null;
+  issuer: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -127,11 +128,44 @@ export interface EccQueueTable {
   lease_expires_at: number | null;
   attempts: number;
   max_attempts: number;
+  /** How long a claim of this record lasts (null: the claimer's default). */
+  lease_ms: number | null;
   created_at: number;
   processed_at: number | null;
 }
 
+export interface ConnectionsTable {
+  id: string;
+  name: string;
+  base_url: string;
+  credential_id: string | null;
+  use_mid_server: number;
+  mid_servers: string;
+  timeout_ms: number;
+  max_response_bytes: number;
+  retry_policy: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RestExecutionsTable {
+  id: string;
+  connection_id: string;
+  method: string;
+  url: string;
+  status: number | null;
+  duration_ms: number;
+  attempts: number;
+  mid_server: string | null;
+  ecc_output_ids: string;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: number;
+}
+
 export interface Database {
+  connections: ConnectionsTable;
+  rest_executions: RestExecutionsTable;
   settings: SettingsTable;
   oauth_providers: ProvidersTable;
   oauth_profiles: ProfilesTable;

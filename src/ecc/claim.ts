@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { EccDeps, EccRecord } from './records.js';
 
 /**
@@ -10,6 +11,7 @@ export async function claimOutputs(
   deps: EccDeps,
   agent: string,
   max: number,
+  /** Lease length for records that do not carry their own. */
   leaseMs: number,
 ): Promise<EccRecord[]> {
   if (max <= 0) return [];
@@ -28,7 +30,8 @@ export async function claimOutputs(
     .set((eb) => ({
       state: 'processing',
       claimed_by: agent,
-      lease_expires_at: now + leaseMs,
+      // The record's own lease length when it has one, else the default.
+      lease_expires_at: sql<number>`${now} + coalesce(lease_ms, ${leaseMs})`,
       attempts: eb('attempts', '+', 1),
     }))
     .where('id', 'in', ids)

@@ -54,6 +54,7 @@ export async function acceptInput(
         lease_expires_at: null,
         attempts: 0,
         max_attempts: 1,
+        lease_ms: null,
         created_at: now,
         processed_at: null,
       })

@@ -22,6 +22,8 @@ export interface NewOutput {
   priority?: number;
   /** 1 for anything that must not run twice (a token request); more for idempotent probes. */
   maxAttempts: number;
+  /** How long a MID server may hold it once claimed (its request timeout plus a grace). */
+  leaseMs?: number;
 }
 
 /** Writes an output record `ready` and wakes its agent's long-poll. */
@@ -45,6 +47,7 @@ export async function enqueueOutput(deps: EccDeps, rec: NewOutput): Promise<stri
       lease_expires_at: null,
       attempts: 0,
       max_attempts: rec.maxAttempts,
+      lease_ms: rec.leaseMs ?? null,
       created_at: deps.clock.now(),
       processed_at: null,
     })

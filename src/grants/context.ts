@@ -13,9 +13,10 @@ export interface GrantContext {
 export function authorizationServer(ctx: GrantContext): oauth.AuthorizationServer {
   const { row } = ctx.provider;
   // No discovery: the registry holds the endpoints, as the reference's form does. The issuer is
-  // only an identifier here (no ID tokens are validated), so the token URL's origin serves.
+  // checked only in ID tokens (authorization code with the openid scope); without a configured
+  // one, the token URL's origin stands in (right for issuers without a path).
   return {
-    issuer: new URL(row.token_url).origin,
+    issuer: row.issuer ?? new URL(row.token_url).origin,
     token_endpoint: row.token_url,
     ...(row.authorization_url ? { authorization_endpoint: row.authorization_url } : {}),
     ...(row.revocation_url ? { revocation_endpoint: row.revocation_url } : {}),

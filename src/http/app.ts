@@ -11,6 +11,7 @@ import { registerCredentialRoutes } from './routes/api/credentials.js';
 import { registerMidServerRoutes } from './routes/api/mid-servers.js';
 import { registerEccRoutes } from './routes/api/ecc-queue.js';
 import { registerOAuthPages } from './routes/oauth-pages.js';
+import { registerRestStepRoutes } from './routes/api/rest-step.js';
 
 /**
  * The HTTP edge only: parse, authorize, call a service, serialize. Errors leave as
@@ -56,6 +57,7 @@ export function buildApp(services: Services, opts: { log: Log; adminTokenHash: B
       registerCredentialRoutes(api, services);
       registerMidServerRoutes(api, services);
       registerEccRoutes(api, services);
+      registerRestStepRoutes(api, services);
     },
     { prefix: '/api/v1' },
   );

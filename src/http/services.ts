@@ -8,6 +8,7 @@ import type { AgentAuth } from '../mid-servers/agent-auth.js';
 import type { InstanceConfig } from '../config/load.js';
 import type { JWK } from 'jose';
 import type { Metrics } from './metrics.js';
+import type { RestStepDeps } from '../rest-step/rest-step.js';
 
 /** What the HTTP routes may use; built once by the composition root (instance.ts). */
 export interface Services {
@@ -21,6 +22,7 @@ export interface Services {
   config: InstanceConfig;
   instancePublicJwk: JWK;
   metrics: Metrics;
+  restStepDeps: RestStepDeps;
   /** Resolves when the instance is shutting down: long-polls answer at once. */
   closing: AbortSignal;
 }

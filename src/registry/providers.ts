@@ -73,6 +73,7 @@ export function toView(p: ProviderRow, defaultProfileId: string | null) {
     authorization_url: p.authorization_url,
     token_url: p.token_url,
     revocation_url: p.revocation_url,
+    issuer: p.issuer,
     default_grant_type: p.default_grant_type,
     client_auth_method: p.client_auth_method,
     scopes: JSON.parse(p.scopes) as string[],
@@ -118,6 +119,7 @@ export async function createProvider(deps: RegistryDeps, input: unknown) {
     token_request_params: JSON.stringify(p.token_request_params),
     assertion: config,
     assertion_private_key_sealed: key ? deps.vault.seal(key, keyAad(id)) : null,
+    issuer: p.issuer ?? null,
     created_at: now,
     updated_at: now,
   };
@@ -171,6 +173,7 @@ export async function updateProvider(deps: RegistryDeps, id: string, input: unkn
   if (patch.authorization_url !== undefined) next.authorization_url = patch.authorization_url;
   if (patch.token_url !== undefined) next.token_url = patch.token_url;
   if (patch.revocation_url !== undefined) next.revocation_url = patch.revocation_url;
+  if (patch.issuer !== undefined) next.issuer = patch.issuer;
   if (patch.default_grant_type !== undefined) next.default_grant_type = patch.default_grant_type;
   if (patch.client_auth_method !== undefined) next.client_auth_method = patch.client_auth_method;
   if (patch.scopes !== undefined) next.scopes = JSON.stringify(patch.scopes);

@@ -63,8 +63,11 @@ export interface TokenBroker {
   completeAuthorization(callbackUrl: URL): Promise<{ credentialId: string }>;
   /** The password login screen was submitted. */
   completePasswordLogin(ticket: string, creds: { username: string; password: string }): Promise<{ credentialId: string }>;
-  /** A usable access token: stored, or fetched/refreshed first. */
-  accessToken(credentialId: string): Promise<AccessToken>;
+  /**
+   * A usable access token: stored, or fetched/refreshed first. `rejected`: the resource server
+   * just refused this token (401), so it is not served again even if it looks valid.
+   */
+  accessToken(credentialId: string, opts?: { rejected?: string }): Promise<AccessToken>;
   /** Proactive refresh by the scheduler; failures back off instead of throwing. */
   refreshScheduled(credentialId: string): Promise<'refreshed' | 'skipped' | 'failed'>;
   /** RFC 7009 at the provider (when it has a revocation URL), then delete the stored tokens. */
@@ -243,11 +246,15 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
       return { credentialId: r.credential.id };
     },
 
-    async accessToken(credentialId) {
+    async accessToken(credentialId, opts = {}) {
       const r = await resolveCredential(deps.db, credentialId);
-      const fresh = await stored(r.credential.id);
+      const current = async () => {
+        const t = await stored(r.credential.id);
+        return t && t.access_token !== opts.rejected ? t : null;
+      };
+      const fresh = await current();
       if (fresh) return fresh;
-      return singleFlight(r.credential.id, () => underLease(r.credential.id, () => stored(r.credential.id), () => refreshOrRequest(r)));
+      return singleFlight(r.credential.id, () => underLease(r.credential.id, current, () => refreshOrRequest(r)));
     },
 
     async refreshScheduled(credentialId) {

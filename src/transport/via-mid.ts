@@ -25,7 +25,8 @@ export interface ViaMidDeps extends EccDeps {
   instanceKey: CryptoKey;
   downAfterMs: number;
   claimTimeoutMs: number;
-  leaseMs: number;
+  /** Added to the request's timeout to make its lease. */
+  leaseGraceMs: number;
   pollFloorMs?: number;
 }
 
@@ -68,6 +69,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
       agent,
       payload,
       maxAttempts: opts.maxAttempts,
+      leaseMs: opts.timeoutMs + deps.leaseGraceMs,
     });
     trace.eccOutputId = outputId;
     return awaitResult(outputId, mid.name, options.signal ?? undefined);
@@ -77,7 +79,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     const started = deps.clock.now();
     const claimDeadline = started + deps.claimTimeoutMs;
     // Past the lease the reaper ends the record; this outer bound only guards against a stopped reaper.
-    const hardDeadline = claimDeadline + deps.leaseMs + 5_000;
+    const hardDeadline = claimDeadline + opts.timeoutMs + deps.leaseGraceMs + 5_000;
     let woken = false;
     const unsubscribe = deps.wakeups.onRecord(outputId, () => {
       woken = true;

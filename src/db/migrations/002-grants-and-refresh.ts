@@ -6,7 +6,8 @@ import type { Kysely } from 'kysely';
  *   and the password login screen, bound to a credential and to who asked;
  * - oauth_tokens.refresh_at: when the scheduler refreshes the access token (a share of its
  *   lifetime, jittered), indexed for the scheduler's scan;
- * - credentials: the refresh backoff and the "needs Get OAuth Token" flag.
+ * - credentials: the refresh backoff and the "needs Get OAuth Token" flag;
+ * - oauth_providers.issuer: the authorization server's issuer identifier, checked in ID tokens.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -26,6 +27,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('oauth_tokens').addColumn('refresh_at', 'bigint').execute();
   await db.schema.createIndex('oauth_tokens_refresh_at').on('oauth_tokens').columns(['token_type', 'refresh_at']).execute();
 
+  await db.schema.alterTable('oauth_providers').addColumn('issuer', 'text').execute();
   await db.schema.alterTable('credentials').addColumn('refresh_failures', 'integer', (c) => c.notNull().defaultTo(0)).execute();
   await db.schema.alterTable('credentials').addColumn('next_refresh_attempt_at', 'bigint').execute();
   await db.schema.alterTable('credentials').addColumn('needs_reauth', 'integer', (c) => c.notNull().defaultTo(0)).execute();

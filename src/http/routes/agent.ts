@@ -99,7 +99,8 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
     });
   }
 
-  app.post('/agent/v1/input', async (req, reply) => {
+  // Results carry response bodies (up to 10 MB, base64 inside a JWE): a larger body limit here only.
+  app.post('/agent/v1/input', { bodyLimit: 32 * 1024 * 1024 }, async (req, reply) => {
     const mid = await auth(req);
     if (mid.validated !== 1) {
       throw new AppError('mid_server_not_validated', { message: `MID server ${mid.name} is not validated; its results are refused.` });
