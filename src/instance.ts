@@ -12,6 +12,7 @@ import { createWakeups, reapExpiredLeases, purgeOlderThan } from './ecc/index.js
 import { createAgentAuth } from './mid-servers/agent-auth.js';
 import { createTokenBroker } from './tokens/broker.js';
 import { createRefreshScheduler } from './tokens/scheduler.js';
+import { failoverTick } from './mid-servers/failover.js';
 import { createDirectTransport } from './transport/direct.js';
 import { createViaMidTransport } from './transport/via-mid.js';
 import { buildApp, hashAdminToken } from './http/app.js';
@@ -44,7 +45,7 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
   const wakeups = createWakeups();
   const closing = new AbortController();
 
-  const viaMidDeps = { db, clock, wakeups, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseGraceMs: config.leaseGraceMs };
+  const viaMidDeps = { db, clock, wakeups, vault, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseGraceMs: config.leaseGraceMs };
   /** The one place that decides how a request reaches the network. */
   const transportFor = (choice: MidChoice | null, opts: { timeoutMs: number; maxResponseBytes: number; maxAttempts: number }) =>
     choice ? createViaMidTransport(viaMidDeps, { choice, ...opts }) : createDirectTransport(opts);
@@ -93,6 +94,7 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
           try {
             const r = await reapExpiredLeases({ db, clock, wakeups });
             if (r.failed || r.retried) log.warn(r, 'ecc:leases-expired');
+            await failoverTick({ db, clock, wakeups, vault, log, downAfterMs: config.midDownAfterMs });
           } catch (err) {
             log.error({ err: (err as Error).message }, 'ecc:reaper-failed');
           }

@@ -7,6 +7,7 @@ import { isAppError } from '../core/errors.js';
 import { createMidServer, type MidServer } from '../mid/mid-server.js';
 import { IdentityError, enroll, identityFile, readIdentity } from '../mid/identity.js';
 import { createInstanceClient } from '../mid/instance-client.js';
+import { parseAllowlist } from '../transport/dispatcher.js';
 import { createEnrollmentKey } from '../mid-servers/enrollment.js';
 import { getMid, setValidated, deleteMid } from '../mid-servers/registry.js';
 
@@ -114,7 +115,16 @@ export async function runUp(flags: InstanceFlags): Promise<void> {
   });
 }
 
-export async function runMid(opts: { instance: string; name: string; enroll?: string; data: string; capabilities: string; maxConcurrent?: string }): Promise<void> {
+export async function runMid(opts: {
+  instance: string;
+  name: string;
+  enroll?: string;
+  data: string;
+  capabilities: string;
+  maxConcurrent?: string;
+  allowHosts?: string;
+  caFile?: string;
+}): Promise<void> {
   let mid: MidServer;
   try {
     try {
@@ -127,7 +137,23 @@ export async function runMid(opts: { instance: string; name: string; enroll?: st
     if (maxConcurrent !== undefined && (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 1000)) {
       throw new IdentityError('--max-concurrent must be a whole number between 1 and 1000.');
     }
+    let caPem: string | null = null;
+    if (opts.caFile) {
+      try {
+        caPem = fs.readFileSync(opts.caFile, 'utf8');
+      } catch (err) {
+        throw new IdentityError(`--ca-file ${opts.caFile}: ${(err as Error).message}`);
+      }
+      if (!caPem.includes('BEGIN CERTIFICATE')) throw new IdentityError(`--ca-file ${opts.caFile} holds no PEM certificate.`);
+    }
+    try {
+      parseAllowlist(opts.allowHosts ?? process.env.TOKENRELAY_MID_ALLOW_HOSTS);
+    } catch (err) {
+      throw new IdentityError((err as Error).message);
+    }
     mid = createMidServer({
+      allowHosts: opts.allowHosts ?? process.env.TOKENRELAY_MID_ALLOW_HOSTS ?? null,
+      caPem,
       instanceUrl: opts.instance,
       name: opts.name,
       enrollKey: opts.enroll ?? null,

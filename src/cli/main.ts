@@ -32,6 +32,8 @@ program
   .option('--data <dir>', 'data dir for the identity (default ./mid-data)', './mid-data')
   .option('--capabilities <list>', 'comma-separated capabilities (default REST)', 'REST')
   .option('--max-concurrent <n>', 'RESTProbes run at once (default 25)')
+  .option('--allow-hosts <patterns>', 'only these targets: host, *.domain, host:port, address or CIDR, comma-separated (default: any)')
+  .option('--ca-file <pem>', 'extra trusted CA certificates (PEM) for token endpoints and the instance')
   .action((opts) => runMid(opts));
 
 program.parseAsync(process.argv).catch((err: Error) => {

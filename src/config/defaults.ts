@@ -11,8 +11,8 @@ export const instanceDefaults = {
   dataDir: './data',
   /** How long a MID long-poll is held open: below common proxy idle timeouts (60 s). */
   longPollMs: 25_000,
-  /** A MID server whose last heartbeat is older than this is `down`. */
-  midDownAfterMs: 15_000,
+  /** A MID server whose last heartbeat is older than this is `down` (four missed heartbeats). */
+  midDownAfterMs: 8_000,
   /** How long a token request waits for any eligible MID server to claim its ECC record. */
   claimTimeoutMs: 15_000,
   /** Timeout of one HTTP request to a token endpoint (direct, or performed by the MID server). */
@@ -45,7 +45,7 @@ export const instanceDefaults = {
 
 export const midDefaults = {
   /** Heartbeat interval; the instance marks a MID down after midDownAfterMs of silence. */
-  heartbeatMs: 5_000,
+  heartbeatMs: 2_000,
   /** How many RESTProbes run at once (the reference's threads.max is 25). */
   maxConcurrent: 25,
   capabilities: ['REST'],

@@ -54,7 +54,15 @@ export const Heartbeat = z.object({
   version: z.string().max(64).optional(),
   capabilities: z.array(z.string().max(64)).max(64).optional(),
 });
-export const HeartbeatResponse = z.object({ validated: z.boolean(), instance_enc_jwk: z.record(z.string(), z.unknown()) });
+export const HeartbeatResponse = z.object({
+  validated: z.boolean(),
+  paused: z.boolean().default(false),
+  /** An administrator asked for new key pairs: make them and call /agent/v1/rekey. */
+  rekey: z.boolean().default(false),
+  instance_enc_jwk: z.record(z.string(), z.unknown()),
+});
+
+export const RekeyRequest = z.object({ sign_jwk: z.record(z.string(), z.unknown()), enc_jwk: z.record(z.string(), z.unknown()) });
 
 export const PollRequest = z.object({ max: z.number().int().min(0).max(100), wait_ms: z.number().int().min(0).max(60_000) });
 export const ClaimedRecord = z.object({

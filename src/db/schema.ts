@@ -99,6 +99,8 @@ export interface MidServersTable {
   version: string | null;
   last_heartbeat_at: number | null;
   created_at: number;
+  paused: number;
+  rekey_requested: number;
 }
 
 export interface EnrollmentKeysTable {
@@ -130,6 +132,12 @@ export interface EccQueueTable {
   max_attempts: number;
   /** How long a claim of this record lasts (null: the claimer's default). */
   lease_ms: number | null;
+  /** Output records: the RESTProbe request sealed under the master key, so failover can re-address it. */
+  request_sealed: string | null;
+  /** Output records: the MID selection it was made under ({appliesTo, names}). */
+  mid_choice: string | null;
+  /** When the record was last given to its current agent (enqueue or failover). */
+  assigned_at: number | null;
   created_at: number;
   processed_at: number | null;
 }

@@ -55,6 +55,9 @@ export async function acceptInput(
         attempts: 0,
         max_attempts: 1,
         lease_ms: null,
+        request_sealed: null,
+        mid_choice: null,
+        assigned_at: null,
         created_at: now,
         processed_at: null,
       })

@@ -30,6 +30,8 @@ export function toView(m: MidRow, now: number, downAfterMs: number, counts?: { r
     name: m.name,
     status: isUp(m, now, downAfterMs) ? ('up' as const) : ('down' as const),
     validated: m.validated === 1,
+    paused: m.paused === 1,
+    rekey_pending: m.rekey_requested === 1,
     capabilities: parseCaps(m.capabilities),
     host: m.host,
     version: m.version,
@@ -64,6 +66,8 @@ export async function enrollMid(
       version: req.version ?? null,
       last_heartbeat_at: now,
       created_at: now,
+      paused: 0,
+      rekey_requested: 0,
     };
     await trx.insertInto('mid_servers').values(row).execute();
     return row;
@@ -106,6 +110,24 @@ export async function setValidated(deps: MidRegistryDeps, name: string, validate
   await deps.db.updateTable('mid_servers').set({ validated: validated ? 1 : 0 }).where('id', '=', m.id).execute();
   if (!validated) await abandonWork(deps, m.name, `MID server ${m.name} was invalidated by an administrator.`);
   return { ...m, validated: validated ? 1 : 0 };
+}
+
+/** Pause/resume take effect at once: a paused MID server gets no new work (its ready records move), and finishes what it holds. */
+export async function setPaused(deps: MidRegistryDeps, name: string, paused: boolean): Promise<MidRow> {
+  const m = await requireMid(deps.db, name);
+  if (paused && m.validated !== 1) {
+    throw new AppError('conflict', { message: `MID server ${m.name} is not validated; only a validated MID server can be paused.` });
+  }
+  await deps.db.updateTable('mid_servers').set({ paused: paused ? 1 : 0 }).where('id', '=', m.id).execute();
+  deps.wakeups.wakeAgent(agentName(m.name));
+  return { ...m, paused: paused ? 1 : 0 };
+}
+
+/** Asks the MID server to make new key pairs; it does so at its next heartbeat. */
+export async function requestRekey(deps: MidRegistryDeps, name: string): Promise<MidRow> {
+  const m = await requireMid(deps.db, name);
+  await deps.db.updateTable('mid_servers').set({ rekey_requested: 1 }).where('id', '=', m.id).execute();
+  return { ...m, rekey_requested: 1 };
 }
 
 export async function deleteMid(deps: MidRegistryDeps, name: string): Promise<void> {

@@ -31,6 +31,7 @@ export async function eligibleMids(db: Db, choice: MidChoice, now: number, downA
     const reasons: string[] = [];
     if (!isUp(m, now, downAfterMs)) reasons.push('is down');
     if (m.validated !== 1) reasons.push('is not validated');
+    if (m.paused === 1) reasons.push('is paused');
     if (!hasRest(m)) reasons.push('lacks the REST capability');
     if (reasons.length) rejected.push({ name: m.name, reason: reasons.join(', ') });
     else eligible.push(m);

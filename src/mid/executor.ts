@@ -1,6 +1,8 @@
 import type { JWK } from 'jose';
 import { RestProbeRequest, WIRE_VERSION, type ClaimedRecord, type RestProbeResult } from '../core/wire.js';
+import type { Dispatcher } from 'undici';
 import { open, seal } from '../vault/envelope.js';
+import type { Allowlist } from '../transport/dispatcher.js';
 import { performHttp, HttpExecError } from '../transport/http-exec.js';
 
 /**
@@ -8,9 +10,31 @@ import { performHttp, HttpExecError } from '../transport/http-exec.js';
  * HTTP request from inside the private network, and seal the result to the instance's key.
  * Returns the input record to post; `error_string` is a short, secret-free summary.
  */
+export interface ExecutorContext {
+  /** Current key first; the previous one still opens records sealed before a rekey. */
+  encPrivateKeys: CryptoKey[];
+  instanceEncJwk: JWK;
+  maxResponseBytes: number;
+  dispatcher: Dispatcher;
+  allow: Allowlist | null;
+  proxied: boolean;
+}
+
+async function openAny(keys: CryptoKey[], jwe: string): Promise<Uint8Array> {
+  let last: unknown;
+  for (const k of keys) {
+    try {
+      return await open(k, jwe);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
 export async function executeProbe(
   rec: ClaimedRecord,
-  keys: { encPrivateKey: CryptoKey; instanceEncJwk: JWK; maxResponseBytes: number },
+  keys: ExecutorContext,
   signal?: AbortSignal,
 ): Promise<{ response_to: string; payload: string; error_string: string | null }> {
   const started = performance.now();
@@ -19,7 +43,16 @@ export async function executeProbe(
     result = { v: WIRE_VERSION, error: { code: 'unknown_topic', message: `This MID server does not handle topic ${rec.topic}.` }, duration_ms: 0 };
   } else {
     try {
-      const probe = RestProbeRequest.parse(JSON.parse(new TextDecoder().decode(await open(keys.encPrivateKey, rec.payload))));
+      const probe = RestProbeRequest.parse(JSON.parse(new TextDecoder().decode(await openAny(keys.encPrivateKeys, rec.payload))));
+      let target: URL | null = null;
+      try {
+        target = new URL(probe.url);
+      } catch {
+        /* performHttp says so */
+      }
+      if (target && keys.allow && !keys.allow.allowsUrl(target, { proxied: keys.proxied })) {
+        throw new HttpExecError('refused_by_allowlist', `Refused by the MID server's allowlist: ${target.host} is not in --allow-hosts.`);
+      }
       const res = await performHttp(
         {
           method: probe.method,
@@ -29,7 +62,7 @@ export async function executeProbe(
           timeoutMs: probe.timeout_ms,
           maxResponseBytes: Math.min(probe.max_response_bytes, keys.maxResponseBytes),
         },
-        signal ? { signal } : {},
+        { dispatcher: keys.dispatcher, ...(signal ? { signal } : {}) },
       );
       result = { v: WIRE_VERSION, status: res.status, headers: res.headers, body_b64: res.body.toString('base64'), duration_ms: res.durationMs };
     } catch (err) {

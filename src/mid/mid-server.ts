@@ -7,8 +7,11 @@ import { PollResponse, HeartbeatResponse, type ClaimedRecord } from '../core/wir
 import { importPrivate, ENVELOPE_ALG } from '../vault/envelope.js';
 import { midDefaults } from '../config/defaults.js';
 import { createInstanceClient, InstanceCallError, type InstanceClient } from './instance-client.js';
-import { enroll, readIdentity, IdentityError, type MidIdentity } from './identity.js';
-import { executeProbe } from './executor.js';
+import { enroll, readIdentity, writeIdentity, IdentityError, type MidIdentity } from './identity.js';
+import { exportJWK, generateKeyPair } from 'jose';
+import { generateEnvelopeKeyPair } from '../vault/envelope.js';
+import { createDispatcher, parseAllowlist, proxyConfigured } from '../transport/dispatcher.js';
+import { executeProbe, type ExecutorContext } from './executor.js';
 
 /**
  * The MID server process: enroll once (or load the identity from the data dir), then run two
@@ -24,6 +27,10 @@ export interface MidConfig {
   maxConcurrent?: number;
   heartbeatMs?: number;
   longPollMs?: number;
+  /** --allow-hosts: comma-separated patterns; empty = allow every target (said at startup). */
+  allowHosts?: string | null;
+  /** --ca-file: extra trusted CA certificates (PEM) for targets and the instance. */
+  caPem?: string | null;
   log: Log;
 }
 
@@ -40,7 +47,9 @@ export function createMidServer(cfg: MidConfig): MidServer {
   const maxConcurrent = cfg.maxConcurrent ?? midDefaults.maxConcurrent;
   const heartbeatMs = cfg.heartbeatMs ?? midDefaults.heartbeatMs;
   const longPollMs = cfg.longPollMs ?? 25_000;
-  const client: InstanceClient = createInstanceClient({ instanceUrl: cfg.instanceUrl });
+  const allow = parseAllowlist(cfg.allowHosts);
+  const targetDispatcher = createDispatcher({ ca: cfg.caPem ?? null, allow });
+  const client: InstanceClient = createInstanceClient({ instanceUrl: cfg.instanceUrl, dispatcher: createDispatcher({ ca: cfg.caPem ?? null }) });
   const loops: Array<{ stop(): Promise<void> }> = [];
   const running = new Set<Promise<void>>();
   const inflight = new AbortController();
@@ -85,10 +94,34 @@ export function createMidServer(cfg: MidConfig): MidServer {
     done,
     async start() {
       const identity = await loadOrEnroll();
+      let current = identity;
       client.setIdentity({ midId: identity.mid_id, signPrivateJwk: identity.sign_private_jwk });
-      const encPrivateKey = await importPrivate(identity.enc_private_jwk, ENVELOPE_ALG);
+      let encPrivateKeys = [await importPrivate(identity.enc_private_jwk, ENVELOPE_ALG)];
       let instanceEncJwk: JWK = identity.instance_enc_jwk;
-      const keys = () => ({ encPrivateKey, instanceEncJwk, maxResponseBytes: midDefaults.maxResponseBytes });
+      const proxied = proxyConfigured();
+      const keys = (): ExecutorContext => ({
+        encPrivateKeys,
+        instanceEncJwk,
+        maxResponseBytes: midDefaults.maxResponseBytes,
+        dispatcher: targetDispatcher,
+        allow,
+        proxied,
+      });
+      if (allow) log.info({ mid: cfg.name, allow_hosts: allow.patterns }, 'mid:allowlist — only these targets are allowed');
+      else log.warn({ mid: cfg.name }, 'mid:allowlist — none set: requests to any host are allowed (restrict with --allow-hosts)');
+
+      /** Rekey: new key pairs, announced with the old signing key, then kept; the old envelope key still opens records already sealed to it. */
+      const rekey = async () => {
+        const sign = await generateKeyPair('ES256', { extractable: true });
+        const enc = await generateEnvelopeKeyPair();
+        await client.call('/agent/v1/rekey', { sign_jwk: await exportJWK(sign.publicKey), enc_jwk: enc.publicJwk });
+        current = { ...current, sign_private_jwk: await exportJWK(sign.privateKey), enc_private_jwk: enc.privateJwk };
+        writeIdentity(cfg.dataDir, current);
+        client.setIdentity({ midId: current.mid_id, signPrivateJwk: current.sign_private_jwk });
+        encPrivateKeys = [await importPrivate(enc.privateJwk, ENVELOPE_ALG), encPrivateKeys[0]!];
+        log.info({ mid: cfg.name }, 'mid:rekeyed');
+      };
+      let paused: boolean | null = null;
 
       const stopSelf = (err: InstanceCallError) => {
         log.error({ mid: cfg.name }, `mid:stopped: ${err.message}`);
@@ -99,6 +132,11 @@ export function createMidServer(cfg: MidConfig): MidServer {
       const beat = async () => {
         const r = HeartbeatResponse.parse(await client.call('/agent/v1/heartbeat', { host: os.hostname(), version: VERSION, capabilities }, { timeoutMs: 10_000 }));
         instanceEncJwk = r.instance_enc_jwk as JWK;
+        if (r.rekey) await rekey();
+        if (r.paused !== paused) {
+          if (paused !== null || r.paused) log.info({ mid: cfg.name }, r.paused ? 'mid:paused — finishing in-flight work, taking no new work' : 'mid:resumed');
+          paused = r.paused;
+        }
         if (r.validated !== validated) {
           validated = r.validated;
           if (validated) log.info({ mid: cfg.name }, 'mid:validated — accepting work');
@@ -177,7 +215,7 @@ export function createMidServer(cfg: MidConfig): MidServer {
     },
   };
 
-  async function runOne(rec: ClaimedRecord, keys: Parameters<typeof executeProbe>[1]): Promise<void> {
+  async function runOne(rec: ClaimedRecord, keys: ExecutorContext): Promise<void> {
     const input = await executeProbe(rec, keys, inflight.signal);
     for (let attempt = 0; ; attempt++) {
       try {

@@ -1,4 +1,5 @@
-import { request, EnvHttpProxyAgent, Agent, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { createDispatcher } from './dispatcher.js';
 
 /**
  * One HTTP request, performed for real: used by the direct transport on the instance and by
@@ -25,7 +26,9 @@ export interface HttpResponse {
 
 export class HttpExecError extends Error {
   constructor(
-    readonly code: 'invalid_url' | 'dns_failed' | 'connect_failed' | 'timeout' | 'tls_failed' | 'connection_reset' | 'response_too_large' | 'request_failed',
+    readonly code:
+      | 'invalid_url' | 'dns_failed' | 'connect_failed' | 'timeout' | 'tls_failed' | 'connection_reset' | 'response_too_large'
+      | 'refused_by_allowlist' | 'request_failed',
     message: string,
   ) {
     super(message);
@@ -35,13 +38,9 @@ export class HttpExecError extends Error {
 
 let sharedDispatcher: Dispatcher | undefined;
 
-/** HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case) are honoured when set; otherwise a plain keep-alive agent. */
+/** The process-wide default: HTTPS_PROXY / HTTP_PROXY / NO_PROXY honoured when set. */
 export function defaultDispatcher(): Dispatcher {
-  if (!sharedDispatcher) {
-    const env = process.env;
-    const proxied = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
-    sharedDispatcher = proxied ? new EnvHttpProxyAgent() : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
-  }
+  sharedDispatcher ??= createDispatcher();
   return sharedDispatcher;
 }
 
@@ -96,6 +95,7 @@ function classify(err: unknown, target: string, timeoutMs: number, timedOut: boo
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code ?? '';
   const detail = code || e.message || 'unknown error';
+  if (code === 'refused_by_allowlist') return new HttpExecError('refused_by_allowlist', `Refused by the MID server's allowlist: ${e.message ?? e.cause?.message}`);
   if (timedOut || /TIMEOUT|ETIMEDOUT/.test(code)) return new HttpExecError('timeout', `${target} did not answer within ${timeoutMs} ms.`);
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new HttpExecError('dns_failed', `The host of ${target} could not be resolved (${code}).`);
   if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_SOCKET'].includes(code)) {

@@ -7,6 +7,9 @@ import {
   TOPIC_REST_PROBE, agentName, enqueueOutput, failOutput, findInputFor, getRecord, markInputProcessed, type EccDeps,
 } from '../ecc/index.js';
 import { pickMid, type MidChoice } from '../mid-servers/selection.js';
+import { newId } from '../core/ids.js';
+import type { Vault } from '../vault/vault.js';
+import { requestAad } from '../mid-servers/failover.js';
 import { bodyBytes, headerPairs, toResponse, type FetchOptions, type Transport, type TransportTrace } from './transport.js';
 
 /**
@@ -23,6 +26,7 @@ import { bodyBytes, headerPairs, toResponse, type FetchOptions, type Transport, 
  */
 export interface ViaMidDeps extends EccDeps {
   instanceKey: CryptoKey;
+  vault: Vault;
   downAfterMs: number;
   claimTimeoutMs: number;
   /** Added to the request's timeout to make its lease. */
@@ -60,9 +64,15 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
       timeout_ms: opts.timeoutMs,
       max_response_bytes: opts.maxResponseBytes,
     };
-    const payload = await seal(JSON.parse(mid.enc_jwk) as JWK, JSON.stringify(probe));
+    const plain = JSON.stringify(probe);
+    const payload = await seal(JSON.parse(mid.enc_jwk) as JWK, plain);
     const agent = agentName(mid.name);
+    const id = newId(now);
     const outputId = await enqueueOutput(deps, {
+      id,
+      // Sealed under the master key so that failover can re-address it to another MID server.
+      requestSealed: deps.vault.seal(plain, requestAad(id)),
+      midChoice: JSON.stringify(opts.choice),
       topic: TOPIC_REST_PROBE,
       name: options.method.toLowerCase(),
       source: url,
@@ -75,11 +85,12 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     return awaitResult(outputId, mid.name, options.signal ?? undefined);
   };
 
-  async function awaitResult(outputId: string, midName: string, signal: AbortSignal | undefined): Promise<Response> {
+  async function awaitResult(outputId: string, firstMid: string, signal: AbortSignal | undefined): Promise<Response> {
+    let midName = firstMid;
     const started = deps.clock.now();
-    const claimDeadline = started + deps.claimTimeoutMs;
+    let claimDeadline = started + deps.claimTimeoutMs;
     // Past the lease the reaper ends the record; this outer bound only guards against a stopped reaper.
-    const hardDeadline = claimDeadline + opts.timeoutMs + deps.leaseGraceMs + 5_000;
+    let hardDeadline = claimDeadline + opts.timeoutMs + deps.leaseGraceMs + 5_000;
     let woken = false;
     const unsubscribe = deps.wakeups.onRecord(outputId, () => {
       woken = true;
@@ -91,6 +102,13 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
         woken = false;
         const out = await getRecord(deps.db, outputId);
         if (!out) throw new AppError('internal', { message: `ECC output record ${outputId} disappeared while waiting for it.` });
+        if (out.assigned_at !== null && out.assigned_at > started) {
+          // Failover moved it to another MID server: that one gets its own time to claim it.
+          claimDeadline = out.assigned_at + deps.claimTimeoutMs;
+          hardDeadline = Math.max(hardDeadline, claimDeadline + opts.timeoutMs + deps.leaseGraceMs + 5_000);
+          trace.midServer = out.agent.replace(/^mid\.server\./, '');
+          midName = trace.midServer;
+        }
         if (out.state === 'processed' || out.state === 'error') {
           const input = await findInputFor(deps.db, outputId);
           if (input) return await readInput(input.id, input.payload, input.error_string);

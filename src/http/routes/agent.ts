@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
 import { AppError } from '../../core/errors.js';
-import { EnrollRequest, Heartbeat, InputRequest, PollRequest } from '../../core/wire.js';
+import { EnrollRequest, Heartbeat, InputRequest, PollRequest, RekeyRequest } from '../../core/wire.js';
+import { readdress } from '../../mid-servers/failover.js';
 import { enrollMid, recordHeartbeat, type MidRow } from '../../mid-servers/registry.js';
 import { agentName, claimOutputs, releaseClaims, acceptInput } from '../../ecc/index.js';
 
@@ -34,7 +35,26 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
     const mid = await auth(req);
     const hb = Heartbeat.parse(req.body ?? {});
     await recordHeartbeat(deps, mid.id, hb);
-    return reply.send({ validated: mid.validated === 1, instance_enc_jwk: s.instancePublicJwk });
+    return reply.send({ validated: mid.validated === 1, paused: mid.paused === 1, rekey: mid.rekey_requested === 1, instance_enc_jwk: s.instancePublicJwk });
+  });
+
+  /**
+   * Rekey: the MID server sends new public keys, authenticated with its current key. Ready
+   * records addressed to its old key are re-sealed to the new one.
+   */
+  app.post('/agent/v1/rekey', async (req, reply) => {
+    const mid = await auth(req);
+    const body = RekeyRequest.parse(req.body);
+    await s.db
+      .updateTable('mid_servers')
+      .set({ sign_jwk: JSON.stringify(body.sign_jwk), enc_jwk: JSON.stringify(body.enc_jwk), rekey_requested: 0 })
+      .where('id', '=', mid.id)
+      .execute();
+    const updated = { ...mid, enc_jwk: JSON.stringify(body.enc_jwk) };
+    const ready = await s.db.selectFrom('ecc_queue').selectAll().where('agent', '=', agentName(mid.name)).where('queue', '=', 'output').where('state', '=', 'ready').execute();
+    for (const rec of ready) await readdress({ ...deps, vault: s.vault, log: s.log }, rec, updated);
+    req.log.info({ mid: mid.name }, 'mid:rekeyed');
+    return reply.send({ ok: true });
   });
 
   /**
@@ -52,9 +72,9 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
     req.raw.socket.on('close', onClose);
     try {
       for (;;) {
-        const current = await s.db.selectFrom('mid_servers').select('validated').where('id', '=', mid.id).executeTakeFirst();
+        const current = await s.db.selectFrom('mid_servers').select(['validated', 'paused']).where('id', '=', mid.id).executeTakeFirst();
         if (!current) throw new AppError('mid_server_unknown', { message: 'This MID server is no longer enrolled; enroll it again.' });
-        if (current.validated === 1) {
+        if (current.validated === 1 && current.paused !== 1) {
           const claimed = await claimOutputs(deps, agent, max, leaseMs);
           if (claimed.length) {
             if (gone.signal.aborted) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.js';
 import { iso } from '../../../core/clock.js';
-import { deleteMid, listMids, requireMid, setValidated, toView } from '../../../mid-servers/registry.js';
+import { deleteMid, listMids, requestRekey, requireMid, setPaused, setValidated, toView } from '../../../mid-servers/registry.js';
 import { createEnrollmentKey } from '../../../mid-servers/enrollment.js';
 import { countOpenByAgent, agentName } from '../../../ecc/index.js';
 
@@ -28,6 +28,18 @@ export function registerMidServerRoutes(api: FastifyInstance, s: Services): void
   });
   api.post<Name>('/mid_servers/:name/invalidate', async (req) => {
     await setValidated(deps, req.params.name, false);
+    return view(req.params.name);
+  });
+  api.post<Name>('/mid_servers/:name/pause', async (req) => {
+    await setPaused(deps, req.params.name, true);
+    return view(req.params.name);
+  });
+  api.post<Name>('/mid_servers/:name/resume', async (req) => {
+    await setPaused(deps, req.params.name, false);
+    return view(req.params.name);
+  });
+  api.post<Name>('/mid_servers/:name/rekey', async (req) => {
+    await requestRekey(deps, req.params.name);
     return view(req.params.name);
   });
   api.delete<Name>('/mid_servers/:name', async (req, reply) => {
