@@ -36,7 +36,8 @@ export async function failoverTick(deps: FailoverDeps): Promise<{ moved: number;
   let failed = 0;
   for (const mid of mids) {
     const down = !isUp(mid, now, deps.downAfterMs);
-    if (!down && mid.paused !== 1) continue;
+    const barred = mid.validated !== 1;
+    if (!down && !barred && mid.paused !== 1) continue;
     const open = await deps.db
       .selectFrom('ecc_queue')
       .selectAll()
@@ -47,7 +48,7 @@ export async function failoverTick(deps: FailoverDeps): Promise<{ moved: number;
       .limit(500)
       .execute();
     for (const rec of open) {
-      const r = await handle(deps, mid, rec, down);
+      const r = await handle(deps, mid, rec, down, barred);
       if (r === 'moved') moved++;
       if (r === 'failed') failed++;
     }
@@ -56,9 +57,14 @@ export async function failoverTick(deps: FailoverDeps): Promise<{ moved: number;
   return { moved, failed };
 }
 
-async function handle(deps: FailoverDeps, mid: MidRow, rec: EccRecord, down: boolean): Promise<'moved' | 'failed' | 'kept'> {
+async function handle(deps: FailoverDeps, mid: MidRow, rec: EccRecord, down: boolean, barred: boolean): Promise<'moved' | 'failed' | 'kept'> {
   const choice: MidChoice = rec.mid_choice ? (JSON.parse(rec.mid_choice) as MidChoice) : { appliesTo: 'specific', names: [mid.name] };
   const pinned = choice.appliesTo === 'specific' && choice.names.length === 1;
+  if (barred && pinned && rec.state === 'ready') {
+    // Addressed to a MID server that was invalidated after it was chosen: it will never run it.
+    const ok = await failOutput(deps, rec.id, ['ready'], `MID server ${mid.name} is not validated; it gets no work.`);
+    return ok ? 'failed' : 'kept';
+  }
   const repeatable = rec.attempts < rec.max_attempts;
   if (rec.state === 'processing' && !repeatable) {
     const ok = await failOutput(

@@ -59,6 +59,10 @@ export async function startResourceServer(opts: { host?: string; verify: (token:
         }
         return res.end();
       }
+      case '/api/slow': {
+        await new Promise((r) => setTimeout(r, Number(url.searchParams.get('ms') ?? '1000')));
+        return json(res, 200, { slow: true });
+      }
       case '/api/flaky': {
         const failFirst = Number(url.searchParams.get('fail') ?? '2');
         const key = `flaky:${url.searchParams.get('key') ?? ''}`;

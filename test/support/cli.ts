@@ -21,10 +21,18 @@ export async function startInstanceProcess(opts: { host: string; dataDir: string
   return { proc, url };
 }
 
-export function startMidProcess(opts: { instanceUrl: string; name: string; dataDir: string; enroll?: string; netns?: CorpNetwork }): Managed {
-  const args = [BIN, 'mid', '--instance', opts.instanceUrl, '--name', opts.name, '--data', opts.dataDir];
+export function startMidProcess(opts: {
+  instanceUrl: string;
+  name: string;
+  dataDir: string;
+  enroll?: string;
+  netns?: CorpNetwork;
+  args?: string[];
+  env?: Record<string, string | undefined>;
+}): Managed {
+  const args = [BIN, 'mid', '--instance', opts.instanceUrl, '--name', opts.name, '--data', opts.dataDir, ...(opts.args ?? [])];
   if (opts.enroll) args.push('--enroll', opts.enroll);
-  return spawnLogged(process.execPath, args, { name: `mid-${opts.name}`, ...(opts.netns ? { netns: opts.netns } : {}) });
+  return spawnLogged(process.execPath, args, { name: `mid-${opts.name}`, ...(opts.netns ? { netns: opts.netns } : {}), ...(opts.env ? { env: opts.env } : {}) });
 }
 
 /** A small JSON client for the instance's REST API. */
