@@ -48,6 +48,9 @@ declare module 'oidc-provider' {
     exp?: number;
     iat?: number;
     accountId?: string;
+    grantId?: string;
+    /** set (epoch seconds) once a refresh token / code has been used */
+    consumed?: number;
     isExpired: boolean;
     [key: string]: unknown;
   }
@@ -72,8 +75,64 @@ declare module 'oidc-provider' {
     path: string;
     status: number;
     body: unknown;
-    oidc?: { client?: { clientId: string } };
+    oidc?: { client?: { clientId: string }; params?: Record<string, unknown>; [key: string]: unknown };
     [key: string]: unknown;
+  }
+
+  /** What provider.interactionDetails() resolves with (the parts test/peers reads). */
+  export interface InteractionDetails {
+    uid: string;
+    returnTo: string;
+    grantId?: string;
+    params: Record<string, unknown> & { client_id?: string; scope?: string; redirect_uri?: string };
+    prompt: {
+      name: string;
+      reasons: string[];
+      details: {
+        missingOIDCScope?: string[];
+        missingOIDCClaims?: string[];
+        missingResourceScopes?: Record<string, string[]>;
+        [key: string]: unknown;
+      };
+    };
+    session?: { accountId?: string; uid?: string; [key: string]: unknown };
+    lastSubmission?: Record<string, unknown>;
+    [key: string]: unknown;
+  }
+
+  export interface InteractionResults {
+    login?: { accountId: string; [key: string]: unknown };
+    consent?: { grantId?: string; [key: string]: unknown };
+    error?: string;
+    error_description?: string;
+    [key: string]: unknown;
+  }
+
+  export interface GrantInstance {
+    jti: string;
+    accountId?: string;
+    clientId?: string;
+    addOIDCScope(scope: string): void;
+    addOIDCClaims(claims: string[]): void;
+    addResourceScope(indicator: string, scope: string): void;
+    save(ttl?: number): Promise<string>;
+  }
+
+  export interface GrantModel {
+    new (properties: { accountId: string; clientId: string }): GrantInstance;
+    find(id: string): Promise<GrantInstance | undefined>;
+  }
+
+  export interface ClientInstance {
+    clientId: string;
+    clientName?: string;
+    [key: string]: unknown;
+  }
+
+  export interface ClientModel {
+    find(id: string): Promise<ClientInstance | undefined>;
+    /** Throws (InvalidClientMetadata) if `metadata` is not a valid client. */
+    validate(metadata: ClientMetadata): Promise<void>;
   }
 
   export class Provider {
@@ -83,9 +142,19 @@ declare module 'oidc-provider' {
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
     use(middleware: (ctx: KoaContextLike, next: () => Promise<void>) => Promise<void> | void): this;
     on(event: string, listener: (...args: any[]) => void): this;
+    interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
+    interactionFinished(
+      req: IncomingMessage,
+      res: ServerResponse,
+      result: InteractionResults,
+      options?: { mergeWithLastSubmission?: boolean },
+    ): Promise<void>;
     readonly AccessToken: TokenModel;
     readonly ClientCredentials: TokenModel;
     readonly RefreshToken: TokenModel;
+    readonly AuthorizationCode: TokenModel;
+    readonly Grant: GrantModel;
+    readonly Client: ClientModel;
   }
 
   export default Provider;

@@ -1,13 +1,15 @@
 // Proves the test harness itself is real: the oidc-provider peer issues
 // verifiable tokens over HTTP, its CLI form works as a process, and the corp
 // network namespace really is outbound-only.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { introspect, startOidcPeer } from '../peers/oidc-peer.js';
 import type { OidcPeer } from '../peers/oidc-peer.js';
-import { startOidcPeerProcess } from '../peers/oidc-peer-process.js';
+import { OIDC_PEER_MAIN, REPO_ROOT, startOidcPeerProcess } from '../peers/oidc-peer-process.js';
 import type { OidcPeerProcess } from '../peers/oidc-peer-process.js';
 import { createCorpNetwork, fetchInNamespace, netnsSupport, run } from './netns.js';
 import type { CorpNetwork } from './netns.js';
@@ -47,6 +49,32 @@ async function tokenWithPost(
   if (scope) form.set('scope', scope);
   const res = await fetch(peer.tokenUrl, { method: 'POST', body: form });
   return { status: res.status, body: (await res.json()) as TokenResponse };
+}
+
+/** An authorization request with PKCE S256 for a code client. */
+function pkceAuthorize(
+  authorizationUrl: string,
+  clientId: string,
+  redirectUri: string,
+  scope = 'api:read',
+): { url: string; verifier: string; state: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  const state = randomBytes(8).toString('hex');
+  const url = new URL(authorizationUrl);
+  url.search = new URLSearchParams({
+    client_id: clientId,
+    response_type: 'code',
+    redirect_uri: redirectUri,
+    scope,
+    state,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  }).toString();
+  return { url: url.href, verifier, state };
+}
+
+interface CodeTokenResponse extends TokenResponse {
+  refresh_token?: string;
 }
 
 describe('oidc peer (in-process, real oidc-provider over http)', () => {
@@ -125,6 +153,13 @@ describe('oidc peer (in-process, real oidc-provider over http)', () => {
       tokensIssued: 3,
       byClient: { 'tr-basic': 1, 'tr-post': 2 },
       byAuthMethod: { client_secret_basic: 1, client_secret_post: 2 },
+      byGrantType: { client_credentials: 3 },
+      issuedByGrantType: { client_credentials: 3 },
+      revocationRequests: 0,
+      logins: 0,
+      loginFailures: 0,
+      consents: 0,
+      denials: 0,
     });
   });
 
@@ -152,13 +187,15 @@ describe('oidc peer (in-process, real oidc-provider over http)', () => {
   });
 
   it('honours accessTokenTtlS: expires_in and real expiry', async () => {
-    const short = await startOidcPeer({ accessTokenTtlS: 1 });
+    // 2 s, not 1: exp has whole-second granularity, so a 1 s token can already be
+    // expired when the introspection right after the request crosses a second boundary
+    const short = await startOidcPeer({ accessTokenTtlS: 2 });
     try {
       const { status, body } = await tokenWithBasic(short);
       expect(status).toBe(200);
-      expect(body.expires_in).toBe(1);
+      expect(body.expires_in).toBe(2);
       expect((await introspect(short, body.access_token!)).active).toBe(true);
-      await new Promise((r) => setTimeout(r, 2_200));
+      await new Promise((r) => setTimeout(r, 3_200));
       expect((await introspect(short, body.access_token!)).active).toBe(false);
     } finally {
       await short.close();
@@ -200,7 +237,9 @@ describe('oidc-peer-main as a separate process', () => {
     dumpOnFailure(p.managed);
     expect(p.info.issuer).toBe(`http://127.0.0.1:${port}`);
     expect(p.info.token_url).toBe(`http://127.0.0.1:${port}/token`);
-    expect(Object.keys(p.info.clients).sort()).toEqual(['basic', 'post']);
+    expect(Object.keys(p.info.clients).sort()).toEqual(['basic', 'code', 'code_post', 'pkjwt', 'post']);
+    expect(p.info.pkjwt).toEqual({ client_id: 'tr-pkjwt', registered: false, alg: null });
+    expect(p.info.user.username).toBe('alice');
 
     const res = await fetch(p.tokenUrl, {
       method: 'POST',
@@ -221,6 +260,131 @@ describe('oidc-peer-main as a separate process', () => {
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ ready: true });
     p = undefined;
+  });
+
+  it('code flow + PKCE, refresh rotation, private_key_jwt from --pkjwt-jwks, revocation, per-grant_type stats', async () => {
+    const callback = 'http://127.0.0.1:9/oauth/callback';
+    const rsa = await generateKeyPair('RS256', { extractable: true });
+    const jwk = { ...(await exportJWK(rsa.publicKey)), kid: 'k1' };
+    p = await startOidcPeerProcess({
+      ttlS: 90,
+      redirectUris: [callback],
+      privateKeyJwtJwks: { keys: [jwk] },
+      password: 'pw-from-the-cli',
+    });
+    dumpOnFailure(p.managed);
+    expect(p.info.redirect_uris).toEqual([callback]);
+    expect(p.info.pkjwt).toEqual({ client_id: 'tr-pkjwt', registered: true, alg: 'RS256' });
+    expect(p.user).toEqual({ username: 'alice', password: 'pw-from-the-cli' });
+    expect(p.revocationUrl).toBe(`${p.issuer}/token/revocation`);
+
+    // authorization code: the peer process performs the browser part itself
+    const { url, verifier, state } = pkceAuthorize(p.authorizationUrl, p.clients.code.client_id, callback);
+    const location = new URL(await p.login(url));
+    expect(`${location.origin}${location.pathname}`).toBe(callback);
+    expect(location.searchParams.get('state')).toBe(state);
+    const codeAuth = basicAuth(p.clients.code.client_id, p.clients.code.client_secret);
+    const exchange = async (v: string) =>
+      fetch(p!.tokenUrl, {
+        method: 'POST',
+        headers: { authorization: codeAuth },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: location.searchParams.get('code')!, redirect_uri: callback, code_verifier: v }),
+      });
+    const bad = await exchange(randomBytes(32).toString('base64url'));
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as TokenResponse).error).toBe('invalid_grant');
+    const good = await exchange(verifier);
+    const tokens = (await good.json()) as CodeTokenResponse;
+    expect(good.status).toBe(200);
+    expect(tokens.expires_in).toBe(90);
+    expect(await p.introspect(tokens.access_token!)).toMatchObject({ active: true, kind: 'AccessToken', sub: 'alice' });
+
+    // refresh rotates; the old refresh token is then refused
+    const refresh = (rt: string) =>
+      fetch(p!.tokenUrl, {
+        method: 'POST',
+        headers: { authorization: codeAuth },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt }),
+      });
+    const r1 = await refresh(tokens.refresh_token!);
+    const rotated = (await r1.json()) as CodeTokenResponse;
+    expect(r1.status).toBe(200);
+    expect(rotated.refresh_token).not.toBe(tokens.refresh_token);
+    const r2 = await refresh(tokens.refresh_token!);
+    expect(r2.status).toBe(400);
+    expect(((await r2.json()) as TokenResponse).error).toBe('invalid_grant');
+
+    // denied consent
+    const denied = new URL(await p.login(pkceAuthorize(p.authorizationUrl, 'tr-code-post', callback).url, { deny: true }));
+    expect(denied.searchParams.get('error')).toBe('access_denied');
+    await expect(p.login(url, { password: 'wrong' })).rejects.toThrow(/login_failed/);
+
+    // private_key_jwt client credentials, key from the --pkjwt-jwks file
+    const assertion = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer('tr-pkjwt')
+      .setSubject('tr-pkjwt')
+      .setAudience(p.tokenUrl)
+      .setIssuedAt()
+      .setExpirationTime('60s')
+      .sign(rsa.privateKey);
+    const cc = await fetch(p.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      }),
+    });
+    const ccBody = (await cc.json()) as TokenResponse;
+    expect(cc.status).toBe(200);
+    expect(await p.introspect(ccBody.access_token!)).toMatchObject({ active: true, client_id: 'tr-pkjwt' });
+
+    // revocation makes the token inactive
+    const rev = await fetch(p.revocationUrl, {
+      method: 'POST',
+      headers: { authorization: codeAuth },
+      body: new URLSearchParams({ token: rotated.access_token!, token_type_hint: 'access_token' }),
+    });
+    expect(rev.status).toBe(200);
+    expect(await p.introspect(rotated.access_token!)).toEqual({ active: false });
+
+    expect(await p.stats()).toMatchObject({
+      token_requests: 5,
+      tokens_issued: 3,
+      by_grant_type: { authorization_code: 2, refresh_token: 2, client_credentials: 1 },
+      issued_by_grant_type: { authorization_code: 1, refresh_token: 1, client_credentials: 1 },
+      by_auth_method: { client_secret_basic: 4, jwt: 1 },
+      revocation_requests: 1,
+      logins: 2,
+      login_failures: 1,
+      consents: 1,
+      denials: 1,
+    });
+    await p.resetStats();
+    expect(await p.stats()).toMatchObject({ token_requests: 0, by_grant_type: {}, logins: 0 });
+
+    // keys and redirect URIs can be replaced at runtime over the control endpoints
+    const ec = await generateKeyPair('ES256');
+    await p.setPrivateKeyJwtJwks({ keys: [{ ...(await exportJWK(ec.publicKey)) }] });
+    await p.setRedirectUris([callback, `${p.issuer}/__callback`]);
+    await expect(p.setRedirectUris(['nope'])).rejects.toThrow(/HTTP 400/);
+    const viaCallback = pkceAuthorize(p.authorizationUrl, 'tr-code', `${p.issuer}/__callback`);
+    expect(new URL(await p.login(viaCallback.url)).searchParams.get('state')).toBe(viaCallback.state);
+
+    expect(await p.stop()).toBe(0);
+    p = undefined;
+  });
+
+  it('rejects bad CLI options with exit code 2 and a usage line', async () => {
+    const m = spawnLogged(process.execPath, ['--import', 'tsx', OIDC_PEER_MAIN, '--refresh-tokens', 'sometimes'], {
+      name: 'oidc-peer-bad-args',
+      cwd: REPO_ROOT,
+    });
+    dumpOnFailure(m);
+    expect((await m.exited).code).toBe(2);
+    expect(m.output()).toMatch(/--refresh-tokens must be one of always\|offline_access\|never/);
+    expect(m.stdout()).toBe('');
   });
 });
 
@@ -308,6 +472,50 @@ describe.skipIf(!support.ok)(
       const body = JSON.parse(tok.body) as TokenResponse;
       expect(await peer.introspect(body.access_token!)).toMatchObject({ active: true, client_id: 'tr-basic' });
       expect(await peer.stats()).toMatchObject({ token_requests: 1, tokens_issued: 1 });
+    });
+
+    it('code flow inside the namespace: the peer logs in against itself, the code is exchanged and revoked from inside', async () => {
+      expect(peer, 'started by the previous test').toBeDefined();
+      const p = peer!;
+      const callback = p.callbackUrl; // the default redirect_uri: the peer's own /__callback
+      expect(p.info.redirect_uris).toEqual([callback]);
+      const { url, verifier, state } = pkceAuthorize(p.authorizationUrl, p.clients.codePost.client_id, callback);
+      // the host cannot do the browser part (no route into corp), the peer can
+      await expect(fetch(url, { signal: AbortSignal.timeout(10_000) })).rejects.toThrow();
+      const location = new URL(await p.login(url));
+      expect(location.searchParams.get('state')).toBe(state);
+
+      const form = (o: Record<string, string>) => new URLSearchParams(o).toString();
+      const tok = await fetchInNamespace(net, p.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form({
+          grant_type: 'authorization_code',
+          code: location.searchParams.get('code')!,
+          redirect_uri: callback,
+          code_verifier: verifier,
+          client_id: p.clients.codePost.client_id,
+          client_secret: p.clients.codePost.client_secret,
+        }),
+      });
+      expect(tok.status).toBe(200);
+      const tokens = JSON.parse(tok.body) as CodeTokenResponse;
+      expect(await p.introspect(tokens.access_token!)).toMatchObject({ active: true, client_id: 'tr-code-post', sub: 'alice' });
+
+      const rev = await fetchInNamespace(net, p.revocationUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form({ token: tokens.refresh_token!, client_id: p.clients.codePost.client_id, client_secret: p.clients.codePost.client_secret }),
+      });
+      expect(rev.status).toBe(200);
+      expect(await p.introspect(tokens.refresh_token!)).toEqual({ active: false });
+      expect(await p.introspect(tokens.access_token!)).toEqual({ active: false });
+      expect(await p.stats()).toMatchObject({
+        by_grant_type: { client_credentials: 1, authorization_code: 1 },
+        revocation_requests: 1,
+        logins: 1,
+        consents: 1,
+      });
     });
 
     it('a process inside the namespace can reach a server on hostIp, but not the host loopback', async () => {
