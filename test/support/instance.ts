@@ -6,6 +6,7 @@ import type { instanceDefaults } from '../../src/config/defaults.js';
 import { createInstance, type Instance } from '../../src/instance.js';
 import { silentLog } from '../../src/core/log.js';
 import { createMidServer, type MidServer } from '../../src/mid/mid-server.js';
+import { freePort } from './processes.js';
 
 /** An instance in this process on an ephemeral loopback port, with its own data dir. */
 export async function startTestInstance(overrides: Partial<typeof instanceDefaults> = {}): Promise<{
@@ -18,7 +19,13 @@ export async function startTestInstance(overrides: Partial<typeof instanceDefaul
   stop(): Promise<void>;
 }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenrelay-inst-'));
-  const config = loadInstanceConfig({ port: 0, host: '127.0.0.1', data: dataDir }, { TOKENRELAY_ADMIN_TOKEN: 'test-admin-token' }, overrides);
+  // A known port up front, so TOKENRELAY_PUBLIC_URL (redirect URIs) is right from the start.
+  const port = await freePort();
+  const config = loadInstanceConfig(
+    { port, host: '127.0.0.1', data: dataDir },
+    { TOKENRELAY_ADMIN_TOKEN: 'test-admin-token', TOKENRELAY_PUBLIC_URL: `http://127.0.0.1:${port}` },
+    overrides,
+  );
   const instance = await createInstance(config, { log: silentLog() });
   await instance.start();
   const addr = instance.app.server.address();
