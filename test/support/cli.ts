@@ -12,11 +12,11 @@ export const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(),
 
 export async function startInstanceProcess(opts: { host: string; dataDir: string; adminToken: string; env?: Record<string, string> }): Promise<{ proc: Managed; url: string }> {
   const port = await freePort(opts.host);
+  const url = `http://${opts.host}:${port}`;
   const proc = spawnLogged(process.execPath, [BIN, 'instance', '--host', opts.host, '--port', String(port), '--data', opts.dataDir], {
     name: 'instance',
-    env: { TOKENRELAY_ADMIN_TOKEN: opts.adminToken, TOKENRELAY_LOG_LEVEL: 'info', ...opts.env },
+    env: { TOKENRELAY_ADMIN_TOKEN: opts.adminToken, TOKENRELAY_LOG_LEVEL: 'info', TOKENRELAY_PUBLIC_URL: url, ...opts.env },
   });
-  const url = `http://${opts.host}:${port}`;
   await waitForHttp(`${url}/healthz`, 60_000);
   return { proc, url };
 }
