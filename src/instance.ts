@@ -8,6 +8,7 @@ import { startLoop, sleep } from './core/loop.js';
 import { openDb } from './db/connect.js';
 import { createVault, loadMasterKey } from './vault/vault.js';
 import { loadInstanceKeys } from './vault/instance-keys.js';
+import { createSessionKeyCache } from './vault/session-cache.js';
 import { createWakeups, reapExpiredLeases, purgeOlderThan } from './ecc/index.js';
 import { createAgentAuth } from './mid-servers/agent-auth.js';
 import { createTokenBroker } from './tokens/broker.js';
@@ -45,7 +46,8 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
   const wakeups = createWakeups();
   const closing = new AbortController();
 
-  const viaMidDeps = { db, clock, wakeups, vault, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseGraceMs: config.leaseGraceMs };
+  const sessions = createSessionKeyCache(instanceKeys.privateKey);
+  const viaMidDeps = { db, clock, wakeups, vault, sessions, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseGraceMs: config.leaseGraceMs };
   /** The one place that decides how a request reaches the network. */
   const transportFor = (choice: MidChoice | null, opts: { timeoutMs: number; maxResponseBytes: number; maxAttempts: number }) =>
     choice ? createViaMidTransport(viaMidDeps, { choice, ...opts }) : createDirectTransport(opts);
@@ -71,6 +73,7 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
     agentAuth: createAgentAuth({ db, clock }),
     config,
     instancePublicJwk: instanceKeys.publicJwk,
+    sessions,
     metrics: createMetrics(),
     restStepDeps: { db, clock, log, broker, transportFor },
     closing: closing.signal,
@@ -94,7 +97,7 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
           try {
             const r = await reapExpiredLeases({ db, clock, wakeups });
             if (r.failed || r.retried) log.warn(r, 'ecc:leases-expired');
-            await failoverTick({ db, clock, wakeups, vault, log, downAfterMs: config.midDownAfterMs });
+            await failoverTick({ db, clock, wakeups, vault, sessions, log, downAfterMs: config.midDownAfterMs });
           } catch (err) {
             log.error({ err: (err as Error).message }, 'ecc:reaper-failed');
           }

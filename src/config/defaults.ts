@@ -39,6 +39,8 @@ export const instanceDefaults = {
   schedulerIntervalMs: 1_000,
   /** Refreshes the scheduler runs at once. */
   schedulerConcurrency: 16,
+  /** How long an opened access token is served from memory before the store is read again. */
+  readCacheMs: 5_000,
   /** Lifetime of an authorization-code `state` or a password login form. */
   stateTtlMs: 10 * 60_000,
 };

@@ -64,10 +64,18 @@ export function loadInstanceConfig(
     }
     eccRetentionMs = d * 24 * 3600_000;
   }
+  let readCacheMs = overrides.readCacheMs ?? instanceDefaults.readCacheMs;
+  if (env.TOKENRELAY_READ_CACHE_MS !== undefined && env.TOKENRELAY_READ_CACHE_MS !== '') {
+    readCacheMs = Number(env.TOKENRELAY_READ_CACHE_MS);
+    if (!Number.isInteger(readCacheMs) || readCacheMs < 0) {
+      throw new AppError('invalid_request', { message: `TOKENRELAY_READ_CACHE_MS must be a whole number of milliseconds (0 turns the cache off), got "${env.TOKENRELAY_READ_CACHE_MS}".` });
+    }
+  }
   return Object.freeze({
     ...instanceDefaults,
     ...overrides,
     eccRetentionMs,
+    readCacheMs,
     port,
     host,
     dataDir,

@@ -60,6 +60,7 @@ export async function enqueueOutput(deps: EccDeps, rec: NewOutput): Promise<stri
       processed_at: null,
     })
     .execute();
+  deps.wakeups.noteEnqueued(id);
   deps.wakeups.wakeAgent(rec.agent);
   return id;
 }

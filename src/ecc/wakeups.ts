@@ -12,11 +12,17 @@ export interface Wakeups {
   wakeRecord(outputId: string): void;
   /** Wake every waiter (shutdown). */
   wakeAll(): void;
+  /** Enqueue time (performance.now()) of a record, for the enqueue-to-claim latency metric. */
+  noteEnqueued(id: string): void;
+  /** ms since the record was enqueued in this process, once; undefined if unknown. */
+  takeEnqueueAge(id: string): number | undefined;
 }
 
 export function createWakeups(): Wakeups {
   const ee = new EventEmitter();
   ee.setMaxListeners(0);
+  // Bounded: records claimed elsewhere or never are forgotten when the map is full.
+  const enqueued = new Map<string, number>();
   const on = (event: string, fn: () => void) => {
     ee.on(event, fn);
     ee.on('*', fn);
@@ -31,5 +37,15 @@ export function createWakeups(): Wakeups {
     onRecord: (id, fn) => on(`record:${id}`, fn),
     wakeRecord: (id) => void ee.emit(`record:${id}`),
     wakeAll: () => void ee.emit('*'),
+    noteEnqueued(id) {
+      if (enqueued.size >= 50_000) enqueued.delete(enqueued.keys().next().value!);
+      enqueued.set(id, performance.now());
+    },
+    takeEnqueueAge(id) {
+      const t = enqueued.get(id);
+      if (t === undefined) return undefined;
+      enqueued.delete(id);
+      return performance.now() - t;
+    },
   };
 }

@@ -7,6 +7,7 @@ import type { TokenBroker } from '../tokens/broker.js';
 import type { AgentAuth } from '../mid-servers/agent-auth.js';
 import type { InstanceConfig } from '../config/load.js';
 import type { JWK } from 'jose';
+import type { SessionKeyCache } from '../vault/session-cache.js';
 import type { Metrics } from './metrics.js';
 import type { RestStepDeps } from '../rest-step/rest-step.js';
 
@@ -21,6 +22,7 @@ export interface Services {
   agentAuth: AgentAuth;
   config: InstanceConfig;
   instancePublicJwk: JWK;
+  sessions: SessionKeyCache;
   metrics: Metrics;
   restStepDeps: RestStepDeps;
   /** Resolves when the instance is shutting down: long-polls answer at once. */

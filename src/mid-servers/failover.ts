@@ -1,7 +1,7 @@
-import type { JWK } from 'jose';
 import type { Log } from '../core/log.js';
 import type { Vault } from '../vault/vault.js';
-import { seal } from '../vault/envelope.js';
+import { sealSession } from '../vault/envelope.js';
+import type { SessionKeyCache } from '../vault/session-cache.js';
 import { agentName, failOutput, type EccDeps, type EccRecord } from '../ecc/index.js';
 import { isUp, listMids, type MidRow } from './registry.js';
 import { pickMid, type MidChoice } from './selection.js';
@@ -25,6 +25,7 @@ export const requestAad = (id: string) => `ecc_queue:request:${id}`;
 
 export interface FailoverDeps extends EccDeps {
   vault: Vault;
+  sessions: SessionKeyCache;
   log: Log;
   downAfterMs: number;
 }
@@ -92,7 +93,7 @@ async function handle(deps: FailoverDeps, mid: MidRow, rec: EccRecord, down: boo
 export async function readdress(deps: FailoverDeps, rec: EccRecord, target: MidRow): Promise<boolean> {
   if (!rec.request_sealed) return false;
   const plain = deps.vault.open(rec.request_sealed, requestAad(rec.id));
-  const payload = await seal(JSON.parse(target.enc_jwk) as JWK, plain);
+  const payload = await sealSession((await deps.sessions.forMid(target)).out, plain);
   let q = deps.db
     .updateTable('ecc_queue')
     .set({ agent: agentName(target.name), payload, state: 'ready', claimed_by: null, lease_expires_at: null, assigned_at: deps.clock.now() })

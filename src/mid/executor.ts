@@ -1,7 +1,6 @@
-import type { JWK } from 'jose';
 import { RestProbeRequest, WIRE_VERSION, type ClaimedRecord, type RestProbeResult } from '../core/wire.js';
 import type { Dispatcher } from 'undici';
-import { open, seal } from '../vault/envelope.js';
+import { openEither, sealSession } from '../vault/envelope.js';
 import type { Allowlist } from '../transport/dispatcher.js';
 import { performHttp, HttpExecError } from '../transport/http-exec.js';
 
@@ -11,25 +10,15 @@ import { performHttp, HttpExecError } from '../transport/http-exec.js';
  * Returns the input record to post; `error_string` is a short, secret-free summary.
  */
 export interface ExecutorContext {
-  /** Current key first; the previous one still opens records sealed before a rekey. */
+  /** Session keys (current first; the previous one still opens records sealed before a rekey). */
+  sessionIn: Uint8Array[];
+  sessionOut: Uint8Array;
+  /** Envelope private keys, for records sealed to the key pair itself (ECDH-ES). */
   encPrivateKeys: CryptoKey[];
-  instanceEncJwk: JWK;
   maxResponseBytes: number;
   dispatcher: Dispatcher;
   allow: Allowlist | null;
   proxied: boolean;
-}
-
-async function openAny(keys: CryptoKey[], jwe: string): Promise<Uint8Array> {
-  let last: unknown;
-  for (const k of keys) {
-    try {
-      return await open(k, jwe);
-    } catch (err) {
-      last = err;
-    }
-  }
-  throw last;
 }
 
 export async function executeProbe(
@@ -43,7 +32,7 @@ export async function executeProbe(
     result = { v: WIRE_VERSION, error: { code: 'unknown_topic', message: `This MID server does not handle topic ${rec.topic}.` }, duration_ms: 0 };
   } else {
     try {
-      const probe = RestProbeRequest.parse(JSON.parse(new TextDecoder().decode(await openAny(keys.encPrivateKeys, rec.payload))));
+      const probe = RestProbeRequest.parse(JSON.parse(new TextDecoder().decode(await openEither(keys.sessionIn, keys.encPrivateKeys, rec.payload))));
       let target: URL | null = null;
       try {
         target = new URL(probe.url);
@@ -76,7 +65,7 @@ export async function executeProbe(
   }
   return {
     response_to: rec.id,
-    payload: await seal(keys.instanceEncJwk, JSON.stringify(result)),
+    payload: await sealSession(keys.sessionOut, JSON.stringify(result)),
     error_string: 'error' in result ? result.error.message : null,
   };
 }

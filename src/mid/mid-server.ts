@@ -9,7 +9,7 @@ import { midDefaults } from '../config/defaults.js';
 import { createInstanceClient, InstanceCallError, type InstanceClient } from './instance-client.js';
 import { enroll, readIdentity, writeIdentity, IdentityError, type MidIdentity } from './identity.js';
 import { exportJWK, generateKeyPair } from 'jose';
-import { generateEnvelopeKeyPair } from '../vault/envelope.js';
+import { generateEnvelopeKeyPair, deriveSessionKeys } from '../vault/envelope.js';
 import { createDispatcher, parseAllowlist, proxyConfigured } from '../transport/dispatcher.js';
 import { executeProbe, type ExecutorContext } from './executor.js';
 
@@ -98,10 +98,13 @@ export function createMidServer(cfg: MidConfig): MidServer {
       client.setIdentity({ midId: identity.mid_id, signPrivateJwk: identity.sign_private_jwk });
       let encPrivateKeys = [await importPrivate(identity.enc_private_jwk, ENVELOPE_ALG)];
       let instanceEncJwk: JWK = identity.instance_enc_jwk;
+      let session = await deriveSessionKeys(encPrivateKeys[0]!, instanceEncJwk, 'mid', identity.mid_id);
+      let oldSessionIn: Uint8Array[] = [];
       const proxied = proxyConfigured();
       const keys = (): ExecutorContext => ({
+        sessionIn: [session.in, ...oldSessionIn],
+        sessionOut: session.out,
         encPrivateKeys,
-        instanceEncJwk,
         maxResponseBytes: midDefaults.maxResponseBytes,
         dispatcher: targetDispatcher,
         allow,
@@ -114,11 +117,17 @@ export function createMidServer(cfg: MidConfig): MidServer {
       const rekey = async () => {
         const sign = await generateKeyPair('ES256', { extractable: true });
         const enc = await generateEnvelopeKeyPair();
+        const newEnc = await importPrivate(enc.privateJwk, ENVELOPE_ALG);
+        const next = await deriveSessionKeys(newEnc, instanceEncJwk, 'mid', current.mid_id);
+        // Records the instance re-seals to the new key may arrive before the call returns.
+        oldSessionIn = [next.in];
         await client.call('/agent/v1/rekey', { sign_jwk: await exportJWK(sign.publicKey), enc_jwk: enc.publicJwk });
         current = { ...current, sign_private_jwk: await exportJWK(sign.privateKey), enc_private_jwk: enc.privateJwk };
         writeIdentity(cfg.dataDir, current);
         client.setIdentity({ midId: current.mid_id, signPrivateJwk: current.sign_private_jwk });
-        encPrivateKeys = [await importPrivate(enc.privateJwk, ENVELOPE_ALG), encPrivateKeys[0]!];
+        encPrivateKeys = [newEnc, encPrivateKeys[0]!];
+        oldSessionIn = [session.in];
+        session = next;
         log.info({ mid: cfg.name }, 'mid:rekeyed');
       };
       let paused: boolean | null = null;
@@ -131,7 +140,10 @@ export function createMidServer(cfg: MidConfig): MidServer {
       // First heartbeat before polling: proves the identity works and says whether we are validated.
       const beat = async () => {
         const r = HeartbeatResponse.parse(await client.call('/agent/v1/heartbeat', { host: os.hostname(), version: VERSION, capabilities }, { timeoutMs: 10_000 }));
-        instanceEncJwk = r.instance_enc_jwk as JWK;
+        if (JSON.stringify(r.instance_enc_jwk) !== JSON.stringify(instanceEncJwk)) {
+          instanceEncJwk = r.instance_enc_jwk as JWK;
+          session = await deriveSessionKeys(encPrivateKeys[0]!, instanceEncJwk, 'mid', current.mid_id);
+        }
         if (r.rekey) await rekey();
         if (r.paused !== paused) {
           if (paused !== null || r.paused) log.info({ mid: cfg.name }, r.paused ? 'mid:paused — finishing in-flight work, taking no new work' : 'mid:resumed');

@@ -42,6 +42,7 @@ export interface TokenBrokerDeps {
     refreshShare: number;
     publicUrl: string;
     stateTtlMs: number;
+    readCacheMs: number;
   };
 }
 
@@ -72,6 +73,8 @@ export interface TokenBroker {
   refreshScheduled(credentialId: string): Promise<'refreshed' | 'skipped' | 'failed'>;
   /** RFC 7009 at the provider (when it has a revocation URL), then delete the stored tokens. */
   revoke(credentialId: string): Promise<{ revokedAtProvider: boolean }>;
+  /** Drop what this process remembers of a credential (it was deleted or changed). */
+  forget(credentialId: string): void;
   readonly redirectUri: string;
 }
 
@@ -80,10 +83,29 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
   const redirectUri = `${deps.config.publicUrl}/oauth/callback`;
   const usable = (expiresAt: number | null) => expiresAt === null || expiresAt - deps.clock.now() > deps.config.tokenMinRemainingMs;
 
+  /**
+   * Reads are the hot path (thousands a second): the opened access token of a credential is
+   * kept in memory for `readCacheMs` and replaced whenever this process stores a new one. Another
+   * node's refresh is seen when the entry ages out; the old token stays valid until it expires
+   * anyway, so the only cost is a revocation elsewhere being seen up to `readCacheMs` late.
+   */
+  const readCache = new Map<string, { token: AccessToken; at: number }>();
+  const aliases = new Map<string, string>();
+  const remember = (credentialId: string, token: AccessToken) => {
+    if (readCache.size >= 100_000) readCache.clear();
+    readCache.set(credentialId, { token, at: deps.clock.now() });
+  };
+  const fromCache = (idOrName: string): AccessToken | null => {
+    const e = readCache.get(aliases.get(idOrName) ?? idOrName);
+    return e && deps.clock.now() - e.at < deps.config.readCacheMs && usable(e.token.expires_at) ? e.token : null;
+  };
+
   async function stored(credentialId: string): Promise<AccessToken | null> {
     const row = await readAccessRow(deps.db, credentialId);
     if (!row || !usable(row.expires_at)) return null;
-    return { access_token: openToken(deps.vault, row), token_type: 'Bearer', expires_at: row.expires_at };
+    const token = { access_token: openToken(deps.vault, row), token_type: 'Bearer', expires_at: row.expires_at };
+    remember(credentialId, token);
+    return token;
   }
 
   function singleFlight(credentialId: string, work: () => Promise<AccessToken>): Promise<AccessToken> {
@@ -138,12 +160,14 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
         requestedScopes: r.scopes,
         refreshShare: deps.config.refreshShare,
       });
+      remember(r.credential.id, { access_token: resp.access_token, token_type: 'Bearer', expires_at: accessExpiresAt });
       deps.log.info(
         { credential: r.credential.id, grant: what, mid: ctx.transport.trace.midServer, ecc_output: ctx.transport.trace.eccOutputId, ms: Math.round(performance.now() - started) },
         'token:stored',
       );
       return { access_token: resp.access_token, token_type: 'Bearer', expires_at: accessExpiresAt };
     } catch (err) {
+      readCache.delete(r.credential.id);
       const e = explainGrantError(err, r.provider.name, ctx.transport);
       deps.log.warn({ credential: r.credential.id, grant: what, code: e.code, err: e.message }, 'token:failed');
       await recordFailure(deps, r.credential.id, e);
@@ -247,7 +271,10 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
     },
 
     async accessToken(credentialId, opts = {}) {
+      const hit = fromCache(credentialId);
+      if (hit && hit.access_token !== opts.rejected) return hit;
       const r = await resolveCredential(deps.db, credentialId);
+      if (r.credential.name === credentialId) aliases.set(credentialId, r.credential.id);
       const current = async () => {
         const t = await stored(r.credential.id);
         return t && t.access_token !== opts.rejected ? t : null;
@@ -306,9 +333,15 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
           }
         }
         await deleteTokens(deps.db, r.credential.id);
+        readCache.delete(r.credential.id);
         return true;
       });
       return { revokedAtProvider };
+    },
+
+    forget(credentialId) {
+      readCache.delete(credentialId);
+      for (const [name, id] of aliases) if (id === credentialId) aliases.delete(name);
     },
   };
 }

@@ -1,8 +1,9 @@
-import type { JWK } from 'jose';
 import { AppError } from '../core/errors.js';
 import { sleep } from '../core/loop.js';
 import { RestProbeRequest, RestProbeResult, WIRE_VERSION } from '../core/wire.js';
-import { seal, open } from '../vault/envelope.js';
+import { sealSession, openEither } from '../vault/envelope.js';
+import type { SessionKeyCache } from '../vault/session-cache.js';
+import { getMid } from '../mid-servers/registry.js';
 import {
   TOPIC_REST_PROBE, agentName, enqueueOutput, failOutput, findInputFor, getRecord, markInputProcessed, type EccDeps,
 } from '../ecc/index.js';
@@ -26,6 +27,7 @@ import { bodyBytes, headerPairs, toResponse, type FetchOptions, type Transport, 
  */
 export interface ViaMidDeps extends EccDeps {
   instanceKey: CryptoKey;
+  sessions: SessionKeyCache;
   vault: Vault;
   downAfterMs: number;
   claimTimeoutMs: number;
@@ -65,7 +67,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
       max_response_bytes: opts.maxResponseBytes,
     };
     const plain = JSON.stringify(probe);
-    const payload = await seal(JSON.parse(mid.enc_jwk) as JWK, plain);
+    const payload = await sealSession((await deps.sessions.forMid(mid)).out, plain);
     const agent = agentName(mid.name);
     const id = newId(now);
     const outputId = await enqueueOutput(deps, {
@@ -111,7 +113,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
         }
         if (out.state === 'processed' || out.state === 'error') {
           const input = await findInputFor(deps.db, outputId);
-          if (input) return await readInput(input.id, input.payload, input.error_string);
+          if (input) return await readInput(input.id, input.agent, input.payload, input.error_string);
           if (out.state === 'error') {
             throw new AppError('mid_server_timeout', {
               message: `${out.error_string ?? 'The request failed.'} (${ids(trace)})`,
@@ -157,11 +159,13 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     }
   }
 
-  async function readInput(inputId: string, payload: string | null, errorString: string | null): Promise<Response> {
+  async function readInput(inputId: string, agent: string, payload: string | null, errorString: string | null): Promise<Response> {
     trace.eccInputId = inputId;
     let result: RestProbeResult;
     try {
-      result = RestProbeResult.parse(JSON.parse(new TextDecoder().decode(await open(deps.instanceKey, payload ?? ''))));
+      const from = await getMid(deps.db, agent.replace(/^mid\.server\./, ''));
+      const sessionIn = from ? await deps.sessions.inKeysForMid(from) : [];
+      result = RestProbeResult.parse(JSON.parse(new TextDecoder().decode(await openEither(sessionIn, [deps.instanceKey], payload ?? ''))));
     } catch (err) {
       await markInputProcessed(deps, inputId, true);
       throw new AppError('internal', {

@@ -44,3 +44,63 @@ export async function generateEnvelopeKeyPair(): Promise<{ publicJwk: JWK; priva
 }
 
 export const importPrivate = async (jwk: JWK, alg: string): Promise<CryptoKey> => (await importJWK(jwk, alg)) as CryptoKey;
+
+/**
+ * Session keys: one ECDH agreement per (instance, MID server) key pair instead of one per
+ * record. Static-static ECDH between the instance's and the MID server's envelope keys, then
+ * HKDF-SHA-256 (RFC 5869) into one AES-256 key per direction, bound to the MID server's id.
+ * Records then travel as JWE `dir` + A256GCM (RFC 7516 / 7518 §4.5) with a fresh random IV
+ * each. What an attacker needs to read them is unchanged — the MID server's private key (or
+ * the instance's) — and a rekey makes new keys. Profile evidence: ECDH-ES cost ~1.2 ms per seal
+ * or open, four per relayed request; `dir` costs a few microseconds.
+ */
+export interface SessionKeys {
+  /** for what this side sends */
+  out: Uint8Array;
+  /** for what this side receives */
+  in: Uint8Array;
+}
+
+const te = new TextEncoder();
+
+export async function deriveSessionKeys(myPrivate: CryptoKey, peerPublic: JWK, role: 'instance' | 'mid', midId: string): Promise<SessionKeys> {
+  const peer = (await importJWK({ ...peerPublic, d: undefined } as JWK, ENVELOPE_ALG)) as CryptoKey;
+  const z = await crypto.subtle.deriveBits({ name: 'ECDH', public: peer }, myPrivate, 256);
+  const ikm = await crypto.subtle.importKey('raw', z, 'HKDF', false, ['deriveBits']);
+  const derive = async (direction: string) =>
+    new Uint8Array(
+      await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: te.encode('tokenrelay-ecc-v1'), info: te.encode(`${midId}|${direction}`) }, ikm, 256),
+    );
+  const toMid = await derive('instance->mid');
+  const toInstance = await derive('mid->instance');
+  return role === 'instance' ? { out: toMid, in: toInstance } : { out: toInstance, in: toMid };
+}
+
+export async function sealSession(key: Uint8Array, plaintext: Uint8Array | string): Promise<string> {
+  const bytes = typeof plaintext === 'string' ? te.encode(plaintext) : plaintext;
+  return new CompactEncrypt(bytes).setProtectedHeader({ alg: 'dir', enc: ENVELOPE_ENC }).encrypt(key);
+}
+
+/** Opens a record sealed either with a session key (`dir`) or to this side's key pair (ECDH-ES). */
+export async function openEither(sessionKeys: Uint8Array[], privateKeys: CryptoKey[], jwe: string): Promise<Uint8Array> {
+  const alg = JSON.parse(Buffer.from(jwe.slice(0, jwe.indexOf('.')), 'base64url').toString('utf8')).alg as string;
+  let last: unknown = new Error('no key to open this record');
+  if (alg === 'dir') {
+    for (const k of sessionKeys) {
+      try {
+        return (await compactDecrypt(jwe, k, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: [ENVELOPE_ENC] })).plaintext;
+      } catch (err) {
+        last = err;
+      }
+    }
+  } else {
+    for (const k of privateKeys) {
+      try {
+        return await open(k, jwe);
+      } catch (err) {
+        last = err;
+      }
+    }
+  }
+  throw last;
+}

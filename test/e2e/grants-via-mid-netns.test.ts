@@ -31,7 +31,8 @@ describe.skipIf(!support.ok)('every grant through a MID server in an unreachable
 
   beforeAll(async () => {
     net = await createCorpNetwork();
-    instance = await startInstanceProcess({ host: net.hostIp, dataDir: instData, adminToken: 'grants-admin' });
+    // The test backdates rows in the instance's database, so the in-memory read cache is off.
+    instance = await startInstanceProcess({ host: net.hostIp, dataDir: instData, adminToken: 'grants-admin', env: { TOKENRELAY_READ_CACHE_MS: '0' } });
     api = apiClient(instance.url, 'grants-admin');
     [oidc, node] = await Promise.all([
       startOidcPeerProcess({ netns: net, redirectUris: [`${instance.url}/oauth/callback`] }),

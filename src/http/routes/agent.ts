@@ -52,7 +52,7 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
       .execute();
     const updated = { ...mid, enc_jwk: JSON.stringify(body.enc_jwk) };
     const ready = await s.db.selectFrom('ecc_queue').selectAll().where('agent', '=', agentName(mid.name)).where('queue', '=', 'output').where('state', '=', 'ready').execute();
-    for (const rec of ready) await readdress({ ...deps, vault: s.vault, log: s.log }, rec, updated);
+    for (const rec of ready) await readdress({ ...deps, vault: s.vault, sessions: s.sessions, log: s.log }, rec, updated);
     req.log.info({ mid: mid.name }, 'mid:rekeyed');
     return reply.send({ ok: true });
   });
@@ -76,6 +76,10 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
         if (!current) throw new AppError('mid_server_unknown', { message: 'This MID server is no longer enrolled; enroll it again.' });
         if (current.validated === 1 && current.paused !== 1) {
           const claimed = await claimOutputs(deps, agent, max, leaseMs);
+          for (const r of claimed) {
+            const age = s.wakeups.takeEnqueueAge(r.id);
+            if (age !== undefined) s.metrics.observe('tokenrelay_ecc_claim_wait_seconds', age / 1000);
+          }
           if (claimed.length) {
             if (gone.signal.aborted) {
               await releaseClaims(deps, agent, claimed.map((r) => r.id));

@@ -17,9 +17,15 @@ export function registerCredentialRoutes(api: FastifyInstance, s: Services): voi
   api.post('/credentials', async (req, reply) => reply.status(201).send(await createCredential(deps, req.body)));
   api.get('/credentials', async () => ({ items: await listCredentials(deps) }));
   api.get<Id>('/credentials/:id', async (req) => getCredential(deps, req.params.id));
-  api.patch<Id>('/credentials/:id', async (req) => updateCredential(deps, req.params.id, req.body));
+  api.patch<Id>('/credentials/:id', async (req) => {
+    const updated = await updateCredential(deps, req.params.id, req.body);
+    s.broker.forget(updated.id);
+    return updated;
+  });
   api.delete<Id>('/credentials/:id', async (req, reply) => {
-    await deleteCredential(deps, req.params.id);
+    const cred = await getCredentialRow(s.db, req.params.id);
+    await deleteCredential(deps, cred.id);
+    s.broker.forget(cred.id);
     return reply.status(204).send();
   });
 
@@ -51,8 +57,7 @@ export function registerCredentialRoutes(api: FastifyInstance, s: Services): voi
   });
 
   api.get<Id>('/credentials/:id/access_token', async (req) => {
-    const cred = await getCredentialRow(s.db, req.params.id);
-    const t = await s.broker.accessToken(cred.id);
+    const t = await s.broker.accessToken(req.params.id);
     return { access_token: t.access_token, token_type: t.token_type, expires_at: iso(t.expires_at) };
   });
 
