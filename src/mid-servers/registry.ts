@@ -6,6 +6,7 @@ import { AppError } from '../core/errors.js';
 import { consumeEnrollmentKey } from './enrollment.js';
 import { agentName } from '../ecc/states.js';
 import { failOutput, type EccDeps } from '../ecc/index.js';
+import { forgetMidList } from './selection.js';
 
 /**
  * The instance's registry of MID servers. Status is derived, not stored: a MID server is `up`
@@ -70,6 +71,7 @@ export async function enrollMid(
       rekey_requested: 0,
     };
     await trx.insertInto('mid_servers').values(row).execute();
+    forgetMidList();
     return row;
   });
 }
@@ -108,6 +110,7 @@ export async function recordHeartbeat(
 export async function setValidated(deps: MidRegistryDeps, name: string, validated: boolean): Promise<MidRow> {
   const m = await requireMid(deps.db, name);
   await deps.db.updateTable('mid_servers').set({ validated: validated ? 1 : 0 }).where('id', '=', m.id).execute();
+  forgetMidList();
   if (!validated) await abandonWork(deps, m.name, `MID server ${m.name} was invalidated by an administrator.`);
   return { ...m, validated: validated ? 1 : 0 };
 }
@@ -119,6 +122,7 @@ export async function setPaused(deps: MidRegistryDeps, name: string, paused: boo
     throw new AppError('conflict', { message: `MID server ${m.name} is not validated; only a validated MID server can be paused.` });
   }
   await deps.db.updateTable('mid_servers').set({ paused: paused ? 1 : 0 }).where('id', '=', m.id).execute();
+  forgetMidList();
   deps.wakeups.wakeAgent(agentName(m.name));
   return { ...m, paused: paused ? 1 : 0 };
 }
@@ -134,6 +138,7 @@ export async function deleteMid(deps: MidRegistryDeps, name: string): Promise<vo
   const m = await requireMid(deps.db, name);
   await abandonWork(deps, m.name, `MID server ${m.name} was deleted.`);
   await deps.db.deleteFrom('mid_servers').where('id', '=', m.id).execute();
+  forgetMidList();
 }
 
 /** Output records that an invalidated or deleted MID server must never run, or finish, end in error. */

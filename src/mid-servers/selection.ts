@@ -19,8 +19,22 @@ export interface Eligibility {
   rejected: Array<{ name: string; reason: string }>;
 }
 
+/**
+ * The MID list changes slowly (heartbeats every 2 s, admin actions) but is read for every
+ * relayed request: one read serves every request within 250 ms. Admin changes go through
+ * `forgetMidList()` so they apply at once.
+ */
+let listCache: { db: Db; at: number; rows: Promise<MidRow[]> } | null = null;
+export const forgetMidList = (): void => {
+  listCache = null;
+};
+function cachedMids(db: Db, now: number): Promise<MidRow[]> {
+  if (!listCache || listCache.db !== db || now - listCache.at > 250 || now < listCache.at) listCache = { db, at: now, rows: listMids(db) };
+  return listCache.rows;
+}
+
 export async function eligibleMids(db: Db, choice: MidChoice, now: number, downAfterMs: number): Promise<Eligibility> {
-  const all = await listMids(db);
+  const all = await cachedMids(db, now);
   const candidates = choice.appliesTo === 'specific' ? all.filter((m) => choice.names.includes(m.name)) : all;
   const rejected: Eligibility['rejected'] = [];
   if (choice.appliesTo === 'specific') {

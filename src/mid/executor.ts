@@ -11,8 +11,8 @@ import { performHttp, HttpExecError } from '../transport/http-exec.js';
  */
 export interface ExecutorContext {
   /** Session keys (current first; the previous one still opens records sealed before a rekey). */
-  sessionIn: Uint8Array[];
-  sessionOut: Uint8Array;
+  sessionIn: CryptoKey[];
+  sessionOut: CryptoKey;
   /** Envelope private keys, for records sealed to the key pair itself (ECDH-ES). */
   encPrivateKeys: CryptoKey[];
   maxResponseBytes: number;

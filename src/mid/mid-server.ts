@@ -99,7 +99,7 @@ export function createMidServer(cfg: MidConfig): MidServer {
       let encPrivateKeys = [await importPrivate(identity.enc_private_jwk, ENVELOPE_ALG)];
       let instanceEncJwk: JWK = identity.instance_enc_jwk;
       let session = await deriveSessionKeys(encPrivateKeys[0]!, instanceEncJwk, 'mid', identity.mid_id);
-      let oldSessionIn: Uint8Array[] = [];
+      let oldSessionIn: CryptoKey[] = [];
       const proxied = proxyConfigured();
       const keys = (): ExecutorContext => ({
         sessionIn: [session.in, ...oldSessionIn],

@@ -56,9 +56,9 @@ export const importPrivate = async (jwk: JWK, alg: string): Promise<CryptoKey> =
  */
 export interface SessionKeys {
   /** for what this side sends */
-  out: Uint8Array;
+  out: CryptoKey;
   /** for what this side receives */
-  in: Uint8Array;
+  in: CryptoKey;
 }
 
 const te = new TextEncoder();
@@ -67,22 +67,27 @@ export async function deriveSessionKeys(myPrivate: CryptoKey, peerPublic: JWK, r
   const peer = (await importJWK({ ...peerPublic, d: undefined } as JWK, ENVELOPE_ALG)) as CryptoKey;
   const z = await crypto.subtle.deriveBits({ name: 'ECDH', public: peer }, myPrivate, 256);
   const ikm = await crypto.subtle.importKey('raw', z, 'HKDF', false, ['deriveBits']);
+  // Imported once as non-extractable AES-GCM keys: jose then skips a key import per record.
   const derive = async (direction: string) =>
-    new Uint8Array(
+    crypto.subtle.importKey(
+      'raw',
       await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: te.encode('tokenrelay-ecc-v1'), info: te.encode(`${midId}|${direction}`) }, ikm, 256),
+      'AES-GCM',
+      false,
+      ['encrypt', 'decrypt'],
     );
   const toMid = await derive('instance->mid');
   const toInstance = await derive('mid->instance');
   return role === 'instance' ? { out: toMid, in: toInstance } : { out: toInstance, in: toMid };
 }
 
-export async function sealSession(key: Uint8Array, plaintext: Uint8Array | string): Promise<string> {
+export async function sealSession(key: CryptoKey, plaintext: Uint8Array | string): Promise<string> {
   const bytes = typeof plaintext === 'string' ? te.encode(plaintext) : plaintext;
   return new CompactEncrypt(bytes).setProtectedHeader({ alg: 'dir', enc: ENVELOPE_ENC }).encrypt(key);
 }
 
 /** Opens a record sealed either with a session key (`dir`) or to this side's key pair (ECDH-ES). */
-export async function openEither(sessionKeys: Uint8Array[], privateKeys: CryptoKey[], jwe: string): Promise<Uint8Array> {
+export async function openEither(sessionKeys: CryptoKey[], privateKeys: CryptoKey[], jwe: string): Promise<Uint8Array> {
   const alg = JSON.parse(Buffer.from(jwe.slice(0, jwe.indexOf('.')), 'base64url').toString('utf8')).alg as string;
   let last: unknown = new Error('no key to open this record');
   if (alg === 'dir') {

@@ -8,7 +8,7 @@ import { deriveSessionKeys, type SessionKeys } from './envelope.js';
 export interface SessionKeyCache {
   forMid(mid: { id: string; enc_jwk: string }): Promise<SessionKeys>;
   /** Keys for reading what a MID server sent: current first, then those from before its last rekey. */
-  inKeysForMid(mid: { id: string; enc_jwk: string }): Promise<Uint8Array[]>;
+  inKeysForMid(mid: { id: string; enc_jwk: string }): Promise<CryptoKey[]>;
 }
 
 export function createSessionKeyCache(instancePrivate: CryptoKey): SessionKeyCache {

@@ -3,6 +3,7 @@ import type { Services } from '../services.js';
 import { AppError } from '../../core/errors.js';
 import { EnrollRequest, Heartbeat, InputRequest, PollRequest, RekeyRequest } from '../../core/wire.js';
 import { readdress } from '../../mid-servers/failover.js';
+import { forgetMidList } from '../../mid-servers/selection.js';
 import { enrollMid, recordHeartbeat, type MidRow } from '../../mid-servers/registry.js';
 import { agentName, claimOutputs, releaseClaims, acceptInput } from '../../ecc/index.js';
 
@@ -50,6 +51,7 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
       .set({ sign_jwk: JSON.stringify(body.sign_jwk), enc_jwk: JSON.stringify(body.enc_jwk), rekey_requested: 0 })
       .where('id', '=', mid.id)
       .execute();
+    forgetMidList();
     const updated = { ...mid, enc_jwk: JSON.stringify(body.enc_jwk) };
     const ready = await s.db.selectFrom('ecc_queue').selectAll().where('agent', '=', agentName(mid.name)).where('queue', '=', 'output').where('state', '=', 'ready').execute();
     for (const rec of ready) await readdress({ ...deps, vault: s.vault, sessions: s.sessions, log: s.log }, rec, updated);
