@@ -63,7 +63,8 @@ export async function acceptInput(
       })
       .execute();
   });
-  deps.wakeups.wakeRecord(input.responseTo);
+  // The waiter in this process (if any) gets the input at once, without reading it back.
+  deps.wakeups.wakeRecord(input.responseTo, { inputId, agent, payload: input.payload, errorString: input.errorString });
   return { inputId };
 }
 

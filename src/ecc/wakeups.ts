@@ -5,11 +5,19 @@ import { EventEmitter } from 'node:events';
  * whoever waits for the output it answers. Waiters still re-read the database, and poll it
  * on a floor interval, so a missed notification only delays, never loses.
  */
+/** An input record handed straight to a waiter in this process (it is in the database too). */
+export interface InputHandoff {
+  inputId: string;
+  agent: string;
+  payload: string;
+  errorString: string | null;
+}
+
 export interface Wakeups {
   onAgent(agent: string, fn: () => void): () => void;
   wakeAgent(agent: string): void;
-  onRecord(outputId: string, fn: () => void): () => void;
-  wakeRecord(outputId: string): void;
+  onRecord(outputId: string, fn: (handoff?: InputHandoff) => void): () => void;
+  wakeRecord(outputId: string, handoff?: InputHandoff): void;
   /** Wake every waiter (shutdown). */
   wakeAll(): void;
   /** Enqueue time (performance.now()) of a record, for the enqueue-to-claim latency metric. */
@@ -23,7 +31,7 @@ export function createWakeups(): Wakeups {
   ee.setMaxListeners(0);
   // Bounded: records claimed elsewhere or never are forgotten when the map is full.
   const enqueued = new Map<string, number>();
-  const on = (event: string, fn: () => void) => {
+  const on = (event: string, fn: (arg?: InputHandoff) => void) => {
     ee.on(event, fn);
     ee.on('*', fn);
     return () => {
@@ -35,7 +43,7 @@ export function createWakeups(): Wakeups {
     onAgent: (agent, fn) => on(`agent:${agent}`, fn),
     wakeAgent: (agent) => void ee.emit(`agent:${agent}`),
     onRecord: (id, fn) => on(`record:${id}`, fn),
-    wakeRecord: (id) => void ee.emit(`record:${id}`),
+    wakeRecord: (id, handoff) => void ee.emit(`record:${id}`, handoff),
     wakeAll: () => void ee.emit('*'),
     noteEnqueued(id) {
       if (enqueued.size >= 50_000) enqueued.delete(enqueued.keys().next().value!);

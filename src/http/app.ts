@@ -12,6 +12,7 @@ import { registerMidServerRoutes } from './routes/api/mid-servers.js';
 import { registerEccRoutes } from './routes/api/ecc-queue.js';
 import { registerOAuthPages } from './routes/oauth-pages.js';
 import { registerRestStepRoutes } from './routes/api/rest-step.js';
+import { registerConsole } from './console/index.js';
 
 /**
  * The HTTP edge only: parse, authorize, call a service, serialize. Errors leave as
@@ -51,6 +52,7 @@ export function buildApp(services: Services, opts: { log: Log; adminTokenHash: B
   registerOpsRoutes(app, services);
   registerAgentRoutes(app, services);
   registerOAuthPages(app, services);
+  registerConsole(app, services, { adminTokenHash: opts.adminTokenHash });
   void app.register(
     async (api) => {
       registerProviderRoutes(api, services);

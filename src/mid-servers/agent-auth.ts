@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import { AGENT_AUDIENCE } from '../core/wire.js';
 import type { MidRow } from './registry.js';
+import { cachedMid } from './selection.js';
 
 /**
  * Every MID call carries a short-lived JWT (ES256, ≤ 5 minutes) that the MID server signs with
@@ -40,7 +41,7 @@ export function createAgentAuth(deps: { db: Db; clock: Clock }): AgentAuth {
       const nowS = Math.floor(deps.clock.now() / 1000);
       const hit = verified.get(token);
       if (hit && hit.exp > nowS) {
-        const mid = await deps.db.selectFrom('mid_servers').selectAll().where('id', '=', hit.midId).executeTakeFirst();
+        const mid = await cachedMid(deps.db, hit.midId, deps.clock.now());
         if (!mid) throw unauthorized('this MID server is no longer enrolled');
         return mid;
       }

@@ -1,7 +1,7 @@
 import type { Db } from '../db/schema.js';
 import { AppError } from '../core/errors.js';
 import { agentName, countOpenByAgent } from '../ecc/index.js';
-import { hasRest, isUp, listMids, type MidRow } from './registry.js';
+import { getMid, hasRest, isUp, listMids, type MidRow } from './registry.js';
 
 /**
  * Which MID servers may run a request: `specific` limits to the named ones, `all` takes every
@@ -31,6 +31,12 @@ export const forgetMidList = (): void => {
 function cachedMids(db: Db, now: number): Promise<MidRow[]> {
   if (!listCache || listCache.db !== db || now - listCache.at > 250 || now < listCache.at) listCache = { db, at: now, rows: listMids(db) };
   return listCache.rows;
+}
+
+/** A MID server row from the short-lived list (falls back to the database for one not in it). */
+export async function cachedMid(db: Db, idOrName: string, now: number): Promise<MidRow | undefined> {
+  const hit = (await cachedMids(db, now)).find((m) => m.id === idOrName || m.name === idOrName);
+  return hit ?? getMid(db, idOrName);
 }
 
 export async function eligibleMids(db: Db, choice: MidChoice, now: number, downAfterMs: number): Promise<Eligibility> {

@@ -3,11 +3,12 @@ import { sleep } from '../core/loop.js';
 import { RestProbeRequest, RestProbeResult, WIRE_VERSION } from '../core/wire.js';
 import { sealSession, openEither } from '../vault/envelope.js';
 import type { SessionKeyCache } from '../vault/session-cache.js';
-import { getMid } from '../mid-servers/registry.js';
+
 import {
   TOPIC_REST_PROBE, agentName, enqueueOutput, failOutput, findInputFor, getRecord, markInputProcessed, type EccDeps,
 } from '../ecc/index.js';
-import { pickMid, type MidChoice } from '../mid-servers/selection.js';
+import { cachedMid, pickMid, type MidChoice } from '../mid-servers/selection.js';
+import type { InputHandoff } from '../ecc/wakeups.js';
 import { newId } from '../core/ids.js';
 import type { Vault } from '../vault/vault.js';
 import { requestAad } from '../mid-servers/failover.js';
@@ -94,14 +95,17 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     // Past the lease the reaper ends the record; this outer bound only guards against a stopped reaper.
     let hardDeadline = claimDeadline + opts.timeoutMs + deps.leaseGraceMs + 5_000;
     let woken = false;
-    const unsubscribe = deps.wakeups.onRecord(outputId, () => {
+    let handoff: InputHandoff | undefined;
+    const unsubscribe = deps.wakeups.onRecord(outputId, (h) => {
       woken = true;
+      if (h) handoff = h;
       wake?.abort();
     });
     let wake: AbortController | undefined;
     try {
       for (;;) {
         woken = false;
+        if (handoff) return await readInput(handoff.inputId, handoff.agent, handoff.payload, handoff.errorString);
         const out = await getRecord(deps.db, outputId);
         if (!out) throw new AppError('internal', { message: `ECC output record ${outputId} disappeared while waiting for it.` });
         if (out.assigned_at !== null && out.assigned_at > started) {
@@ -163,7 +167,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     trace.eccInputId = inputId;
     let result: RestProbeResult;
     try {
-      const from = await getMid(deps.db, agent.replace(/^mid\.server\./, ''));
+      const from = await cachedMid(deps.db, agent.replace(/^mid\.server\./, ''), deps.clock.now());
       const sessionIn = from ? await deps.sessions.inKeysForMid(from) : [];
       result = RestProbeResult.parse(JSON.parse(new TextDecoder().decode(await openEither(sessionIn, [deps.instanceKey], payload ?? ''))));
     } catch (err) {
@@ -173,7 +177,8 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
         cause: err,
       });
     }
-    await markInputProcessed(deps, inputId, 'error' in result);
+    // Bookkeeping only (the input's state): off the request's critical path.
+    void markInputProcessed(deps, inputId, 'error' in result).catch(() => undefined);
     if ('error' in result) {
       throw new AppError('token_endpoint_unreachable', {
         message: `MID server ${trace.midServer} could not complete the request: ${result.error.message} Check that the MID server can reach it (DNS, firewall, proxy). (${ids(trace)})`,

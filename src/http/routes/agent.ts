@@ -3,7 +3,7 @@ import type { Services } from '../services.js';
 import { AppError } from '../../core/errors.js';
 import { EnrollRequest, Heartbeat, InputRequest, PollRequest, RekeyRequest } from '../../core/wire.js';
 import { readdress } from '../../mid-servers/failover.js';
-import { forgetMidList } from '../../mid-servers/selection.js';
+import { cachedMid, forgetMidList } from '../../mid-servers/selection.js';
 import { enrollMid, recordHeartbeat, type MidRow } from '../../mid-servers/registry.js';
 import { agentName, claimOutputs, releaseClaims, acceptInput } from '../../ecc/index.js';
 
@@ -74,7 +74,8 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
     req.raw.socket.on('close', onClose);
     try {
       for (;;) {
-        const current = await s.db.selectFrom('mid_servers').select(['validated', 'paused']).where('id', '=', mid.id).executeTakeFirst();
+        // From the short-lived MID list: admin changes (invalidate, pause) clear it at once.
+        const current = await cachedMid(s.db, mid.id, s.clock.now());
         if (!current) throw new AppError('mid_server_unknown', { message: 'This MID server is no longer enrolled; enroll it again.' });
         if (current.validated === 1 && current.paused !== 1) {
           const claimed = await claimOutputs(deps, agent, max, leaseMs);

@@ -73,7 +73,7 @@ export function registerOAuthPages(app: FastifyInstance, s: Services): void {
 
 const hashTicket = (t: string) => createHash('sha256').update(t).digest('hex');
 
-const credentialLink = (id: string) => `<p>Credential <code>${esc(id)}</code>: <code>GET /api/v1/credentials/${esc(id)}</code></p>`;
+const credentialLink = (id: string) => `<p><a href="/console/credentials/${esc(id)}">Back to the credential in the console</a> (API: <code>GET /api/v1/credentials/${esc(id)}</code>)</p>`;
 
 function loginForm(credentialName: string, ticket: string, error: string | null): string {
   return page(
