@@ -3,44 +3,14 @@ import path from 'node:path';
 import { loadInstanceConfig, type InstanceFlags } from '../config/load.js';
 import { createInstance, type Instance } from '../instance.js';
 import { createLog } from '../core/log.js';
-import { isAppError } from '../core/errors.js';
+import { fail, onSignals } from './signals.js';
 import { createMidServer, type MidServer } from '../mid/mid-server.js';
-import { IdentityError, enroll, identityFile, readIdentity } from '../mid/identity.js';
+import { enroll, identityFile, readIdentity } from '../mid/identity.js';
 import { createInstanceClient } from '../mid/instance-client.js';
-import { parseAllowlist } from '../transport/dispatcher.js';
 import { createEnrollmentKey } from '../mid-servers/enrollment.js';
 import { getMid, setValidated, deleteMid } from '../mid-servers/registry.js';
 
-/**
- * Flags → config → start, and clean stops: the first SIGTERM/SIGINT drains and exits 0, a
- * second one exits at once.
- */
-function onSignals(stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = (sig: string) => {
-    if (stopping) {
-      console.error(`tokenrelay: second ${sig}, exiting now`);
-      process.exit(1);
-    }
-    stopping = true;
-    stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        console.error(`tokenrelay: error while stopping: ${err.message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => handler('SIGTERM'));
-  process.on('SIGINT', () => handler('SIGINT'));
-}
-
-function fail(err: unknown): never {
-  const msg = isAppError(err) || err instanceof IdentityError ? err.message : (err as Error).stack ?? String(err);
-  console.error(`tokenrelay: ${msg}`);
-  process.exit(1);
-}
-
+/** `tokenrelay up` and `tokenrelay instance`: flags → config → start. */
 function banner(instance: Instance, extra: string[] = []): void {
   const c = instance.services.config;
   const lines = [
@@ -115,57 +85,3 @@ export async function runUp(flags: InstanceFlags): Promise<void> {
   });
 }
 
-export async function runMid(opts: {
-  instance: string;
-  name: string;
-  enroll?: string;
-  data: string;
-  capabilities: string;
-  maxConcurrent?: string;
-  allowHosts?: string;
-  caFile?: string;
-}): Promise<void> {
-  let mid: MidServer;
-  try {
-    try {
-      const u = new URL(opts.instance);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-    } catch {
-      throw new IdentityError(`--instance must be the instance's http(s) URL, got "${opts.instance}".`);
-    }
-    const maxConcurrent = opts.maxConcurrent ? Number(opts.maxConcurrent) : undefined;
-    if (maxConcurrent !== undefined && (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 1000)) {
-      throw new IdentityError('--max-concurrent must be a whole number between 1 and 1000.');
-    }
-    let caPem: string | null = null;
-    if (opts.caFile) {
-      try {
-        caPem = fs.readFileSync(opts.caFile, 'utf8');
-      } catch (err) {
-        throw new IdentityError(`--ca-file ${opts.caFile}: ${(err as Error).message}`);
-      }
-      if (!caPem.includes('BEGIN CERTIFICATE')) throw new IdentityError(`--ca-file ${opts.caFile} holds no PEM certificate.`);
-    }
-    try {
-      parseAllowlist(opts.allowHosts ?? process.env.TOKENRELAY_MID_ALLOW_HOSTS);
-    } catch (err) {
-      throw new IdentityError((err as Error).message);
-    }
-    mid = createMidServer({
-      allowHosts: opts.allowHosts ?? process.env.TOKENRELAY_MID_ALLOW_HOSTS ?? null,
-      caPem,
-      instanceUrl: opts.instance,
-      name: opts.name,
-      enrollKey: opts.enroll ?? null,
-      dataDir: path.resolve(opts.data),
-      capabilities: opts.capabilities.split(',').map((c) => c.trim()).filter(Boolean),
-      ...(maxConcurrent ? { maxConcurrent } : {}),
-      log: createLog({ level: process.env.TOKENRELAY_LOG_LEVEL || 'info', name: 'mid' }),
-    });
-    await mid.start();
-  } catch (err) {
-    fail(err);
-  }
-  onSignals(() => mid.stop());
-  mid.done.catch((err: Error) => fail(err));
-}

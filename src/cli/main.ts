@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { VERSION } from '../core/version.js';
-import { runUp, runInstance, runMid } from './commands.js';
 
 const program = new Command()
   .name('tokenrelay')
@@ -13,7 +12,7 @@ program
   .option('--port <port>', 'HTTP port (TOKENRELAY_PORT, default 8080)')
   .option('--host <host>', 'listen address (TOKENRELAY_HOST, default 127.0.0.1)')
   .option('--data <dir>', 'data dir (TOKENRELAY_DATA_DIR, default ./data)')
-  .action((opts) => runUp(opts));
+  .action(async (opts) => (await import('./commands.js')).runUp(opts));
 
 program
   .command('instance')
@@ -21,7 +20,7 @@ program
   .option('--port <port>', 'HTTP port (TOKENRELAY_PORT, default 8080)')
   .option('--host <host>', 'listen address (TOKENRELAY_HOST, default 0.0.0.0)')
   .option('--data <dir>', 'data dir (TOKENRELAY_DATA_DIR, default ./data)')
-  .action((opts) => runInstance(opts));
+  .action(async (opts) => (await import('./commands.js')).runInstance(opts));
 
 program
   .command('mid')
@@ -34,7 +33,8 @@ program
   .option('--max-concurrent <n>', 'RESTProbes run at once (default 25)')
   .option('--allow-hosts <patterns>', 'only these targets: host, *.domain, host:port, address or CIDR, comma-separated (default: any)')
   .option('--ca-file <pem>', 'extra trusted CA certificates (PEM) for token endpoints and the instance')
-  .action((opts) => runMid(opts));
+  // Each command loads only its own modules: a MID server never loads Fastify or SQLite.
+  .action(async (opts) => (await import('./mid-command.js')).runMid(opts));
 
 program.parseAsync(process.argv).catch((err: Error) => {
   console.error(`tokenrelay: ${err.message}`);

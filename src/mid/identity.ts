@@ -22,7 +22,9 @@ export interface MidIdentity {
   instance_enc_jwk: JWK;
 }
 
-export class IdentityError extends Error {}
+export class IdentityError extends Error {
+  override name = 'IdentityError';
+}
 
 export const identityFile = (dataDir: string) => path.join(dataDir, 'mid-identity.json');
 
