@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { loadInstanceConfig } from '../../src/config/load.js';
@@ -304,7 +305,7 @@ describe('the seed walkthrough in a real browser (Chromium)', () => {
   step('ECC Queue: the RESTProbe output (source = token endpoint, agent mid.server.dc1) and its input, linked both ways', async () => {
     await nav('ECC Queue');
     await page.getByLabel('Topic').fill('RESTProbe');
-    await page.getByLabel('Queue').selectOption('output');
+    await page.getByLabel('Queue', { exact: true }).selectOption('output');
     await page.getByRole('button', { name: 'Filter' }).click();
     const out = page.getByRole('row', { name: new RegExp(peer.tokenUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) }).first();
     await hasText(out, 'mid.server.dc1');
@@ -385,6 +386,36 @@ describe('the seed walkthrough in a real browser (Chromium)', () => {
     await hasText(banner(), /^OAuth Refresh token is available/, true);
   });
 
+  step('JWT Bearer: the assertion fields and the write-only private key; Get OAuth Token runs at once', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    await partner.registerAssertionKey(partner.clients.basic.client_id, await exportSPKI(publicKey), 'ES256');
+    const pem = await exportPKCS8(privateKey);
+    secrets.push(pem, pem.split('\n')[2]!);
+    await go('/console/providers/new');
+    await page.getByLabel('Name', { exact: true }).fill('partner-jwt');
+    await page.getByLabel('Client ID').fill(partner.clients.basic.client_id);
+    await page.getByLabel('Client Secret').fill(partner.clients.basic.client_secret);
+    await page.getByLabel('Token URL').fill(partner.tokenUrl);
+    await page.getByLabel('Default Grant type').selectOption({ label: 'JWT Bearer' });
+    await page.getByLabel('Assertion subject').fill('svc-console');
+    await page.getByLabel('Signing algorithm').selectOption('ES256');
+    await page.getByLabel('Private key (PEM)').fill(pem);
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await hasText(flash(), '"partner-jwt" created');
+    await hasText(page.locator('#f-assertion-private_key_pem-hint'), 'Set');
+    await go('/console/credentials/new');
+    await page.getByLabel('Name', { exact: true }).fill('partner-svc');
+    await page.getByLabel('OAuth Entity Profile').selectOption({ label: 'partner-jwt default_profile (JWT Bearer)' });
+    await page.getByLabel(/^dc1/).check();
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await hasText(banner(), NOT_AVAILABLE, true);
+    await page.getByRole('button', { name: 'Get OAuth Token' }).click();
+    await hasText(banner(), /^OAuth Access token is available but will expire soon at /, true);
+    const at = (await t.api('GET', '/api/v1/credentials/partner-svc/access_token')).json.access_token as string;
+    expect(partner.introspect(at)).toMatchObject({ active: true, sub: 'svc-console' });
+    secrets.push(at);
+  });
+
   step('Connections and the REST step "Test" panel: status, headers and body, through dc1', async () => {
     await nav('Connections');
     await hasText(page.locator('.empty'), 'No connections yet');
@@ -409,12 +440,22 @@ describe('the seed walkthrough in a real browser (Chromium)', () => {
     await hasText(page.locator('#f-headers-error'), 'the connection\'s credential supplies it');
   });
 
+  step('Revoke tokens: at the provider through dc1, then deleted; the banner says so', async () => {
+    await go('/console/credentials/corp-cc');
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Revoke tokens' }).click();
+    await hasText(flash(), 'Tokens revoked at the provider and deleted.', true);
+    await hasText(banner(), NOT_AVAILABLE, true);
+    await hasText(page.locator('#tokens + .empty'), 'No tokens are stored for this credential.');
+  });
+
   step('the overview and the lists read the live state', async () => {
     await nav('Overview');
     await hasCount(page.locator('.steps .badge.ok'), 5);
     await b.shot('overview');
     await nav('Credentials');
-    await hasText(page.getByRole('row', { name: /corp-cc/ }), 'available');
+    await hasText(page.getByRole('row', { name: /partner-svc/ }), 'available');
+    await hasText(page.getByRole('row', { name: /corp-cc/ }), 'not available');
     await b.shot('credentials');
   });
 

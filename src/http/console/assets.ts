@@ -49,7 +49,7 @@ caption{text-align:left;padding:.6rem .75rem;font-weight:600}
 .badge.ok{background:var(--ok-bg);color:var(--ok)}.badge.bad{background:var(--bad-bg);color:var(--bad)}
 .badge.warn{background:var(--warn-bg);color:var(--warn)}.badge.info{background:var(--info-bg);color:var(--info)}
 .badge.muted{background:#eceff3;color:var(--muted)}
-.muted{color:var(--muted)}.abs{font-size:.85em}td .abs{display:block}
+.muted{color:var(--muted)}.abs{font-size:.85em}td .abs{display:block;white-space:nowrap}td:first-child{white-space:nowrap}
 .facts{display:grid;grid-template-columns:minmax(9rem,max-content) 1fr;gap:.35rem 1.2rem;margin:0}
 .facts dt{color:var(--muted)}.facts dd{margin:0;overflow-wrap:anywhere}
 form.stack{max-width:44rem}
@@ -94,7 +94,7 @@ form:has(#f-applies_to-all:checked) .specific-only{display:none}
 form:has(#f-default_grant_type option[value="client_credentials"]:checked):has(#f-client_auth_method option:not([value="private_key_jwt"]):checked) .assertion-only,
 form:has(#f-default_grant_type option[value="authorization_code"]:checked):has(#f-client_auth_method option:not([value="private_key_jwt"]):checked) .assertion-only,
 form:has(#f-default_grant_type option[value="password"]:checked):has(#f-client_auth_method option:not([value="private_key_jwt"]):checked) .assertion-only{display:none}
-@media (max-width:900px){body{grid-template-columns:1fr}.side{flex-direction:row;flex-wrap:wrap;align-items:center;padding:.5rem}
+@media (max-width:900px){body{grid-template-columns:1fr;grid-template-rows:auto 1fr}.side{flex-direction:row;flex-wrap:wrap;align-items:center;padding:.5rem}
 .side h2{display:none}.side ul{display:flex;flex-wrap:wrap}.side form{margin:0 0 0 auto;padding:0 .5rem}main{padding:1rem}}
 `;
 
