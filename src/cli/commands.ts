@@ -24,7 +24,12 @@ function banner(instance: Instance, extra: string[] = []): void {
   else if (t.file) lines.push(`  Admin token:      in ${t.file}  (e.g. TOKEN=$(cat ${t.file}))`);
   else lines.push('  Admin token:      from TOKENRELAY_ADMIN_TOKEN');
   if (instance.masterKeyGenerated) lines.push(`  Master key:       generated into ${path.join(c.dataDir, 'master.key')} (0600): back it up; without it stored secrets are lost`);
-  lines.push(...extra, '  Log in with:      Authorization: Bearer <admin token>', '');
+  lines.push(
+    ...extra,
+    `  Log in:           open ${c.publicUrl}/console and paste the admin token;`,
+    '                    API calls send "Authorization: Bearer <admin token>"',
+    '',
+  );
   process.stdout.write(lines.join('\n') + '\n');
 }
 
