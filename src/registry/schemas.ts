@@ -12,7 +12,8 @@ export type GrantType = (typeof GRANT_TYPES)[number];
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
-const httpUrl = z.string().refine((s) => {
+/** An absolute http(s) URL (token endpoints, connection base URLs). */
+export const httpUrl = z.string().refine((s) => {
   try {
     const u = new URL(s);
     return u.protocol === 'https:' || u.protocol === 'http:';

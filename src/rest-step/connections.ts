@@ -6,6 +6,7 @@ import { newId } from '../core/ids.js';
 import { AppError, notFound } from '../core/errors.js';
 import { getCredentialRow } from '../credentials/credentials.js';
 import { getMid } from '../mid-servers/registry.js';
+import { httpUrl } from '../registry/schemas.js';
 
 /**
  * Connections (the reference's Connection & Credential alias): where a REST step goes (base
@@ -26,15 +27,6 @@ export const RetryPolicy = z
   })
   .strict();
 export type RetryPolicy = z.infer<typeof RetryPolicy>;
-
-const httpUrl = z.string().refine((s) => {
-  try {
-    const u = new URL(s);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}, 'must be an absolute http(s) URL');
 
 const fields = {
   name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, 'letters, digits, "_", "." and "-"'),
