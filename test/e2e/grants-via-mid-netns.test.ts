@@ -116,6 +116,21 @@ describe.skipIf(!support.ok)('every grant through a MID server in an unreachable
     expect((await node.introspect(second)).active).toBe(true);
   });
 
+  it('the REST step reaches a protected API inside the network through the MID server, with the credential\'s token', async () => {
+    const credId = await credential({ client_id: node.clients.post.client_id, client_secret: node.clients.post.client_secret, client_auth_method: 'client_secret_post', token_url: node.tokenUrl });
+    const resource = new URL(node.info.resource_url);
+    const conn = await api('POST', '/api/v1/connections', { name: 'corp_api', base_url: resource.origin, credential_id: credId, use_mid_server: true, mid_servers: ['corp'] });
+    expect(conn.status, JSON.stringify(conn.json)).toBe(201);
+    const r = await api('POST', '/api/v1/rest_step', { connection: 'corp_api', method: 'GET', path: resource.pathname });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json).toMatchObject({ status: 200, mid_server: 'corp', body: { ok: true, client_id: node.clients.post.client_id, grant_type: 'client_credentials' } });
+    // the same call made directly by the instance cannot get there
+    await api('POST', '/api/v1/connections', { name: 'corp_api_direct', base_url: resource.origin, credential_id: credId, use_mid_server: false });
+    const direct = await api('POST', '/api/v1/rest_step', { connection: 'corp_api_direct', path: resource.pathname });
+    expect(direct.status).toBe(502);
+    expect(direct.json.error.code).toBe('rest_request_failed');
+  });
+
   it('JWT bearer and SAML2 bearer', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
     await node.registerAssertionKey(node.clients.basic.client_id, await exportSPKI(publicKey), 'RS256');

@@ -72,6 +72,13 @@ describe.each([
     });
   }
 
+  it('password for a public client (client authentication "none")', async () => {
+    const credId = await credFor({ client_id: peer.clients.public.client_id, client_auth_method: 'none', default_grant_type: 'password' });
+    const r = await t.api('POST', `/api/v1/credentials/${credId}/get_token`, { username: 'alice', password: peer.users.alice.password });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(peer.introspect((await secretOf(credId, 'access'))!)).toMatchObject({ active: true, client_id: peer.clients.public.client_id });
+  });
+
   it('password through the login screen: form, a wrong password shows the error, the right one stores the token, the ticket works once', async () => {
     const credId = await credFor({ client_id: peer.clients.basic.client_id, client_secret: peer.clients.basic.client_secret, default_grant_type: 'password' });
     const r = await t.api('POST', `/api/v1/credentials/${credId}/get_token`, {});
