@@ -153,10 +153,31 @@ export async function deleteCredential(deps: CredentialDeps, id: string): Promis
   });
 }
 
+const PROFILE_COLUMNS = ['id', 'provider_id', 'name', 'grant_type', 'scopes', 'is_default', 'created_at'] as const;
+const PROVIDER_COLUMNS = [
+  'id', 'name', 'client_id', 'client_secret_sealed', 'authorization_url', 'token_url', 'revocation_url', 'default_grant_type',
+  'client_auth_method', 'scopes', 'pkce', 'token_request_params', 'assertion', 'assertion_private_key_sealed', 'issuer', 'created_at', 'updated_at',
+] as const;
+
+/**
+ * Credential → profile → provider in one query: this runs for every token request and
+ * scheduled refresh, so it is one round through SQLite rather than three.
+ */
 export async function resolveCredential(db: Db, id: string): Promise<ResolvedCredential> {
-  const credential = await getCredentialRow(db, id);
-  const profile = await getProfileRow(db, credential.profile_id);
-  const provider = await getProviderRow(db, profile.provider_id);
+  const row = (await db
+    .selectFrom('credentials as c')
+    .innerJoin('oauth_profiles as p', 'p.id', 'c.profile_id')
+    .innerJoin('oauth_providers as v', 'v.id', 'p.provider_id')
+    .selectAll('c')
+    .select(PROFILE_COLUMNS.map((k) => `p.${k} as p__${k}`) as unknown as ['p.id'])
+    .select(PROVIDER_COLUMNS.map((k) => `v.${k} as v__${k}`) as unknown as ['v.id'])
+    .where((eb) => eb.or([eb('c.id', '=', id), eb('c.name', '=', id)]))
+    .executeTakeFirst()) as Record<string, unknown> | undefined;
+  if (!row) throw notFound('credential', id);
+  const part = <T>(prefix: string, cols: readonly string[]) => Object.fromEntries(cols.map((k) => [k, row[`${prefix}__${k}`]])) as T;
+  const profile = part<ProfileRow>('p', PROFILE_COLUMNS);
+  const provider = part<ProviderRow>('v', PROVIDER_COLUMNS);
+  const credential = Object.fromEntries(Object.entries(row).filter(([k]) => !k.includes('__'))) as unknown as CredentialRow;
   return {
     credential,
     profile,

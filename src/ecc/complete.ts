@@ -15,6 +15,8 @@ export async function acceptInput(
 ): Promise<{ inputId: string }> {
   const now = deps.clock.now();
   const inputId = newId(now);
+  // A waiter in this process consumes the input as it is handed over: write it consumed already.
+  const local = deps.wakeups.hasWaiter(input.responseTo);
   await deps.db.transaction().execute(async (trx) => {
     const out = await trx
       .updateTable('ecc_queue')
@@ -45,7 +47,7 @@ export async function acceptInput(
         name: out.name,
         source: out.source,
         agent,
-        state: 'ready',
+        state: local ? (input.errorString ? 'error' : 'processed') : 'ready',
         priority: 0,
         response_to: input.responseTo,
         error_string: input.errorString,
@@ -59,7 +61,7 @@ export async function acceptInput(
         mid_choice: null,
         assigned_at: null,
         created_at: now,
-        processed_at: null,
+        processed_at: local ? now : null,
       })
       .execute();
   });
@@ -69,13 +71,10 @@ export async function acceptInput(
 }
 
 /** The waiting side (the sensor) has consumed an input record. */
-export async function markInputProcessed(deps: EccDeps, inputId: string, failed: boolean): Promise<void> {
-  await deps.db
-    .updateTable('ecc_queue')
-    .set({ state: failed ? 'error' : 'processed', processed_at: deps.clock.now() })
-    .where('id', '=', inputId)
-    .where('state', '=', 'ready')
-    .execute();
+export async function markInputProcessed(deps: EccDeps, inputId: string, failed: boolean, evenIfConsumed = false): Promise<void> {
+  let q = deps.db.updateTable('ecc_queue').set({ state: failed ? 'error' : 'processed', processed_at: deps.clock.now() }).where('id', '=', inputId);
+  if (!evenIfConsumed) q = q.where('state', '=', 'ready');
+  await q.execute();
 }
 
 /**

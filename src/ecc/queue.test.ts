@@ -50,17 +50,24 @@ describe('ECC queue on a real SQLite database', () => {
     expect((await claimOutputs(deps, A, 10, LEASE)).length).toBe(3);
   });
 
-  it('completes a claimed record: output processed, input ready with response_to, waiter woken', async () => {
+  it('completes a claimed record: output processed, input ready with response_to for whoever reads it later', async () => {
     const id = await enqueue();
     await claimOutputs(deps, A, 1, LEASE);
-    let woken = false;
-    deps.wakeups.onRecord(id, () => (woken = true));
     clock.advance(50);
     const { inputId } = await acceptInput(deps, A, { responseTo: id, payload: 'result-jwe', errorString: null });
     expect(await getRecord(store.db, id)).toMatchObject({ state: 'processed', processed_at: clock.now(), lease_expires_at: null });
     const input = await findInputFor(store.db, id);
     expect(input).toMatchObject({ id: inputId, queue: 'input', state: 'ready', response_to: id, agent: A, topic: 'RESTProbe', source: 'https://as.example/token' });
-    expect(woken).toBe(true);
+  });
+
+  it('with a waiter in this process, the input is handed over at once and written consumed', async () => {
+    const id = await enqueue();
+    await claimOutputs(deps, A, 1, LEASE);
+    let handed: unknown;
+    deps.wakeups.onRecord(id, (h) => (handed = h));
+    const { inputId } = await acceptInput(deps, A, { responseTo: id, payload: 'result-jwe', errorString: null });
+    expect(handed).toEqual({ inputId, agent: A, payload: 'result-jwe', errorString: null });
+    expect(await findInputFor(store.db, id)).toMatchObject({ id: inputId, state: 'processed', processed_at: clock.now() });
   });
 
   it('an input carrying an error ends the output in error with the error string', async () => {

@@ -17,6 +17,8 @@ export interface Wakeups {
   onAgent(agent: string, fn: () => void): () => void;
   wakeAgent(agent: string): void;
   onRecord(outputId: string, fn: (handoff?: InputHandoff) => void): () => void;
+  /** Is someone in this process waiting for this output's answer? */
+  hasWaiter(outputId: string): boolean;
   wakeRecord(outputId: string, handoff?: InputHandoff): void;
   /** Wake every waiter (shutdown). */
   wakeAll(): void;
@@ -43,6 +45,7 @@ export function createWakeups(): Wakeups {
     onAgent: (agent, fn) => on(`agent:${agent}`, fn),
     wakeAgent: (agent) => void ee.emit(`agent:${agent}`),
     onRecord: (id, fn) => on(`record:${id}`, fn),
+    hasWaiter: (id) => ee.listenerCount(`record:${id}`) > 0,
     wakeRecord: (id, handoff) => void ee.emit(`record:${id}`, handoff),
     wakeAll: () => void ee.emit('*'),
     noteEnqueued(id) {

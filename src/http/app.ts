@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ZodError } from 'zod';
 import { AppError, isAppError } from '../core/errors.js';
@@ -43,9 +43,10 @@ export function buildApp(services: Services, opts: { log: Log; adminTokenHash: B
   });
 
   // Every /api/v1 call carries the admin bearer token.
+  const checkAdmin = createAdminCheck(opts.adminTokenHash);
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/')) return;
-    if (!checkAdmin(req, opts.adminTokenHash)) {
+    if (!checkAdmin(req.headers.authorization)) {
       throw new AppError('unauthorized', {
         message: 'Missing or wrong admin token. Send "Authorization: Bearer <token>"; the token is in the data dir\'s admin-token file or TOKENRELAY_ADMIN_TOKEN.',
       });
@@ -71,10 +72,21 @@ export function buildApp(services: Services, opts: { log: Log; adminTokenHash: B
 
 export const hashAdminToken = (token: string): Buffer => createHash('sha256').update(token).digest();
 
-function checkAdmin(req: FastifyRequest, expected: Buffer): boolean {
-  const h = req.headers.authorization;
-  if (!h?.startsWith('Bearer ')) return false;
-  return timingSafeEqual(hashAdminToken(h.slice(7).trim()), expected);
+/**
+ * Compares SHA-256 digests in constant time. The header that passed last is remembered, so the
+ * hot path is one constant-time byte comparison instead of a hash per request; any other value
+ * is hashed and compared again.
+ */
+function createAdminCheck(expected: Buffer): (authorization: string | undefined) => boolean {
+  let lastGood: Buffer | null = null;
+  return (h) => {
+    if (!h?.startsWith('Bearer ')) return false;
+    const given = Buffer.from(h);
+    if (lastGood && given.length === lastGood.length && timingSafeEqual(given, lastGood)) return true;
+    const ok = timingSafeEqual(hashAdminToken(h.slice(7).trim()), expected);
+    if (ok) lastGood = given;
+    return ok;
+  };
 }
 
 function toAppError(err: unknown): AppError {

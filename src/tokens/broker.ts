@@ -155,10 +155,12 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
     const started = performance.now();
     try {
       const resp = await grant(ctx);
-      const { accessExpiresAt } = await saveTokenResponse(deps, r.credential.id, resp, {
+      const c = r.credential;
+      const { accessExpiresAt } = await saveTokenResponse(deps, c.id, resp, {
         defaultTtlS: deps.config.defaultTokenTtlS,
         requestedScopes: r.scopes,
         refreshShare: deps.config.refreshShare,
+        clearFailure: c.last_error_code !== null || c.refresh_failures > 0 || c.next_refresh_attempt_at !== null || c.needs_reauth === 1,
       });
       remember(r.credential.id, { access_token: resp.access_token, token_type: 'Bearer', expires_at: accessExpiresAt });
       deps.log.info(
@@ -286,13 +288,6 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
 
     async refreshScheduled(credentialId) {
       const r = await resolveCredential(deps.db, credentialId);
-      const rows = await readTokenRows(deps.db, r.credential.id);
-      const canRefresh = rows.some((t) => t.token_type === 'refresh' && (t.expires_at === null || t.expires_at > deps.clock.now())) || isUnattended(r.grantType);
-      if (!canRefresh) {
-        // Nothing can renew it without a person; stop scanning it (the banner already says expired).
-        await deps.db.updateTable('oauth_tokens').set({ refresh_at: null }).where('credential_id', '=', r.credential.id).where('token_type', '=', 'access').execute();
-        return 'skipped';
-      }
       try {
         // Re-read under the lease: if another node refreshed, its new refresh_at is in the future.
         const due = async () => {
@@ -302,6 +297,11 @@ export function createTokenBroker(deps: TokenBrokerDeps): TokenBroker {
         await singleFlight(r.credential.id, () => underLease(r.credential.id, due, () => refreshOrRequest(r)));
         return 'refreshed';
       } catch (err) {
+        if (isAppError(err) && err.code === 'token_not_available') {
+          // Nothing can renew it without a person (needs_reauth is set): stop scanning it.
+          await deps.db.updateTable('oauth_tokens').set({ refresh_at: null }).where('credential_id', '=', r.credential.id).where('token_type', '=', 'access').execute();
+          return 'skipped';
+        }
         const failures = r.credential.refresh_failures + 1;
         const next = deps.clock.now() + backoff(failures - 1, 5_000, 300_000);
         await deps.db

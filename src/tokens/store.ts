@@ -54,7 +54,14 @@ export async function saveTokenResponse(
   deps: { db: Db; vault: Vault; clock: Clock },
   credentialId: string,
   resp: oauth.TokenEndpointResponse,
-  opts: { defaultTtlS: number; requestedScopes: string[]; refreshShare: number; random?: () => number },
+  opts: {
+    defaultTtlS: number;
+    requestedScopes: string[];
+    refreshShare: number;
+    random?: () => number;
+    /** The credential carries a failure, backoff or needs-reauth flag to clear (skipped otherwise: hot path). */
+    clearFailure?: boolean;
+  },
 ): Promise<{ accessExpiresAt: number }> {
   const now = deps.clock.now();
   const accessExpiresAt = accessExpiry(resp, now, opts.defaultTtlS);
@@ -92,11 +99,13 @@ export async function saveTokenResponse(
       const rexp = (resp as { refresh_expires_in?: unknown }).refresh_expires_in;
       await upsert('refresh', resp.refresh_token, typeof rexp === 'number' && rexp > 0 ? now + rexp * 1000 : null);
     }
-    await trx
-      .updateTable('credentials')
-      .set({ last_error_code: null, last_error_message: null, last_error_at: null, refresh_failures: 0, next_refresh_attempt_at: null, needs_reauth: 0 })
-      .where('id', '=', credentialId)
-      .execute();
+    if (opts.clearFailure ?? true) {
+      await trx
+        .updateTable('credentials')
+        .set({ last_error_code: null, last_error_message: null, last_error_at: null, refresh_failures: 0, next_refresh_attempt_at: null, needs_reauth: 0 })
+        .where('id', '=', credentialId)
+        .execute();
+    }
   });
   return { accessExpiresAt };
 }

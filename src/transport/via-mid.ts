@@ -105,7 +105,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     try {
       for (;;) {
         woken = false;
-        if (handoff) return await readInput(handoff.inputId, handoff.agent, handoff.payload, handoff.errorString);
+        if (handoff) return await readInput(handoff.inputId, handoff.agent, handoff.payload, handoff.errorString, true);
         const out = await getRecord(deps.db, outputId);
         if (!out) throw new AppError('internal', { message: `ECC output record ${outputId} disappeared while waiting for it.` });
         if (out.assigned_at !== null && out.assigned_at > started) {
@@ -163,7 +163,8 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     }
   }
 
-  async function readInput(inputId: string, agent: string, payload: string | null, errorString: string | null): Promise<Response> {
+  /** `consumed`: handed over in-process, and already written as consumed by acceptInput. */
+  async function readInput(inputId: string, agent: string, payload: string | null, errorString: string | null, consumed = false): Promise<Response> {
     trace.eccInputId = inputId;
     let result: RestProbeResult;
     try {
@@ -171,14 +172,15 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
       const sessionIn = from ? await deps.sessions.inKeysForMid(from) : [];
       result = RestProbeResult.parse(JSON.parse(new TextDecoder().decode(await openEither(sessionIn, [deps.instanceKey], payload ?? ''))));
     } catch (err) {
-      await markInputProcessed(deps, inputId, true);
+      await markInputProcessed(deps, inputId, true, consumed);
       throw new AppError('internal', {
         message: `The answer from MID server ${trace.midServer} could not be decrypted or read (${ids(trace)}). Its keys may be out of date: restart it, or invalidate and re-enroll it.`,
         cause: err,
       });
     }
-    // Bookkeeping only (the input's state): off the request's critical path.
-    void markInputProcessed(deps, inputId, 'error' in result).catch(() => undefined);
+    // Bookkeeping only (the input's state): off the request's critical path, and not needed at
+    // all when acceptInput already wrote the outcome.
+    if (!consumed) void markInputProcessed(deps, inputId, 'error' in result).catch(() => undefined);
     if ('error' in result) {
       throw new AppError('token_endpoint_unreachable', {
         message: `MID server ${trace.midServer} could not complete the request: ${result.error.message} Check that the MID server can reach it (DNS, firewall, proxy). (${ids(trace)})`,
