@@ -82,3 +82,10 @@ export const InputRequest = z.object({
   /** A short, secret-free summary when the probe failed (shown as the records' error string). */
   error_string: z.string().max(2000).nullable(),
 });
+export type InputRequest = z.infer<typeof InputRequest>;
+
+/** Several answers in one call (one transaction on the instance). */
+export const InputsRequest = z.object({ inputs: z.array(InputRequest).min(1).max(100) });
+export const InputsResponse = z.object({
+  results: z.array(z.object({ response_to: z.string(), id: z.string().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() })),
+});

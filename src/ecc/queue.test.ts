@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freshSqlite, testClock } from '../../test/support/db.js';
 import {
-  acceptInput, claimOutputs, createWakeups, enqueueOutput, failOutput, findInputFor, getRecord, purgeOlderThan,
+  acceptInput, acceptInputs, claimOutputs, createWakeups, enqueueOutput, failOutput, findInputFor, getRecord, purgeOlderThan,
   reapExpiredLeases, releaseClaims, type EccDeps,
 } from './index.js';
 
@@ -83,6 +83,24 @@ describe('ECC queue on a real SQLite database', () => {
     await expect(acceptInput(deps, B, { responseTo: id, payload: 'forged', errorString: null })).rejects.toMatchObject({ code: 'ecc_lease_lost' });
     expect(await getRecord(store.db, id)).toMatchObject({ state: 'processing', claimed_by: A });
     expect(await findInputFor(store.db, id)).toBeUndefined();
+  });
+
+  it('several answers in one transaction: each gets its own outcome, a refused one does not refuse the others', async () => {
+    const a = await enqueue();
+    const b = await enqueue();
+    const other = await enqueue(B);
+    await claimOutputs(deps, A, 10, LEASE);
+    await claimOutputs(deps, B, 10, LEASE);
+    const outcomes = await acceptInputs(deps, A, [
+      { responseTo: a, payload: 'pa', errorString: null },
+      { responseTo: other, payload: 'forged', errorString: null },
+      { responseTo: b, payload: 'pb', errorString: 'Could not connect.' },
+    ]);
+    expect(outcomes.map((o) => ('error' in o ? o.error.code : 'ok'))).toEqual(['ok', 'ecc_lease_lost', 'ok']);
+    expect(await getRecord(store.db, a)).toMatchObject({ state: 'processed' });
+    expect(await getRecord(store.db, b)).toMatchObject({ state: 'error', error_string: 'Could not connect.' });
+    expect(await getRecord(store.db, other)).toMatchObject({ state: 'processing', claimed_by: B });
+    expect(await findInputFor(store.db, other)).toBeUndefined();
   });
 
   it('a record cannot be completed twice, nor before it is claimed', async () => {

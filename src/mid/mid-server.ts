@@ -12,6 +12,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { generateEnvelopeKeyPair, deriveSessionKeys } from '../vault/envelope.js';
 import { createDispatcher, parseAllowlist, proxyConfigured } from '../transport/dispatcher.js';
 import { executeProbe, type ExecutorContext } from './executor.js';
+import { createInputSender } from './input-sender.js';
 
 /**
  * The MID server process: enroll once (or load the identity from the data dir), then run two
@@ -50,6 +51,7 @@ export function createMidServer(cfg: MidConfig): MidServer {
   const allow = parseAllowlist(cfg.allowHosts);
   const targetDispatcher = createDispatcher({ ca: cfg.caPem ?? null, allow });
   const client: InstanceClient = createInstanceClient({ instanceUrl: cfg.instanceUrl, dispatcher: createDispatcher({ ca: cfg.caPem ?? null }) });
+  const sender = createInputSender(client, log);
   const loops: Array<{ stop(): Promise<void> }> = [];
   const running = new Set<Promise<void>>();
   const inflight = new AbortController();
@@ -229,23 +231,6 @@ export function createMidServer(cfg: MidConfig): MidServer {
 
   async function runOne(rec: ClaimedRecord, keys: ExecutorContext): Promise<void> {
     const input = await executeProbe(rec, keys, inflight.signal);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await client.call('/agent/v1/input', input, { timeoutMs: 30_000 });
-        log.debug({ record: rec.id, source: rec.source, failed: input.error_string !== null }, 'mid:probe-done');
-        return;
-      } catch (err) {
-        const e = err as InstanceCallError;
-        if (e.status !== null && e.status >= 400 && e.status < 500) {
-          log.warn({ record: rec.id, err: e.message }, 'mid:input-refused');
-          return;
-        }
-        if (Date.now() > rec.lease_expires_at || attempt >= 8) {
-          log.error({ record: rec.id, err: e.message }, 'mid:input-undeliverable');
-          return;
-        }
-        await sleep(backoff(attempt, 250, 5_000));
-      }
-    }
+    await sender.send(input, rec.lease_expires_at);
   }
 }

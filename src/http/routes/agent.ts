@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
 import { AppError } from '../../core/errors.js';
-import { EnrollRequest, Heartbeat, InputRequest, PollRequest, RekeyRequest } from '../../core/wire.js';
+import { EnrollRequest, Heartbeat, InputRequest, InputsRequest, PollRequest, RekeyRequest } from '../../core/wire.js';
 import { readdress } from '../../mid-servers/failover.js';
 import { cachedMid, forgetMidList } from '../../mid-servers/selection.js';
 import { enrollMid, recordHeartbeat, type MidRow } from '../../mid-servers/registry.js';
-import { agentName, claimOutputs, releaseClaims, acceptInput } from '../../ecc/index.js';
+import { agentName, claimOutputs, releaseClaims, acceptInput, acceptInputs } from '../../ecc/index.js';
 
 /**
  * The MID-facing API (/agent/v1). MID servers only ever call in: enroll once, then heartbeat,
@@ -140,5 +140,23 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
     });
     s.metrics.inc('tokenrelay_ecc_inputs_total', { mid: mid.name });
     return reply.status(201).send({ id: inputId });
+  });
+
+  /** Several answers at once: each gets its own outcome; one refused answer does not refuse the others. */
+  app.post('/agent/v1/inputs', { bodyLimit: 64 * 1024 * 1024 }, async (req, reply) => {
+    const mid = await auth(req);
+    if (mid.validated !== 1) {
+      throw new AppError('mid_server_not_validated', { message: `MID server ${mid.name} is not validated; its results are refused.` });
+    }
+    const body = InputsRequest.parse(req.body);
+    const outcomes = await acceptInputs(
+      deps,
+      agentName(mid.name),
+      body.inputs.map((i) => ({ responseTo: i.response_to, payload: i.payload, errorString: i.error_string })),
+    );
+    s.metrics.inc('tokenrelay_ecc_inputs_total', { mid: mid.name }, outcomes.filter((o) => !('error' in o)).length);
+    return reply.status(200).send({
+      results: outcomes.map((o) => ('error' in o ? { response_to: o.responseTo, error: { code: o.error.code, message: o.error.message } } : { response_to: o.responseTo, id: o.inputId })),
+    });
   });
 }
