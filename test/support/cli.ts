@@ -10,8 +10,8 @@ export const BIN = path.join(REPO_ROOT, 'bin', 'tokenrelay.js');
 
 export const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), `tokenrelay-${prefix}-`));
 
-export async function startInstanceProcess(opts: { host: string; dataDir: string; adminToken: string; env?: Record<string, string> }): Promise<{ proc: Managed; url: string }> {
-  const port = await freePort(opts.host);
+export async function startInstanceProcess(opts: { host: string; dataDir: string; adminToken: string; env?: Record<string, string>; port?: number }): Promise<{ proc: Managed; url: string }> {
+  const port = opts.port ?? (await freePort(opts.host));
   const url = `http://${opts.host}:${port}`;
   const proc = spawnLogged(process.execPath, [BIN, 'instance', '--host', opts.host, '--port', String(port), '--data', opts.dataDir], {
     name: 'instance',
