@@ -5,7 +5,7 @@ import { newId } from '../core/ids.js';
 import { AppError, notFound } from '../core/errors.js';
 import { CredentialCreate, CredentialPatch, type GrantType } from '../registry/schemas.js';
 import { getProfileRow, type ProfileRow } from '../registry/profiles.js';
-import { getProviderRow, type ProviderRow } from '../registry/providers.js';
+import type { ProviderRow } from '../registry/providers.js';
 import { eligibleMids, describeIneligible, type MidChoice } from '../mid-servers/selection.js';
 import { readTokenRows, type TokenRow } from '../tokens/store.js';
 import { credentialStatus } from './status.js';

@@ -18,6 +18,5 @@ export const TOPIC_REST_PROBE = 'RESTProbe';
 export const agentName = (midName: string): string => `mid.server.${midName}`;
 export const midNameOf = (agent: string): string => agent.replace(/^mid\.server\./, '');
 
-/** Priorities as the reference: 0 interactive, 1 expedited, 2 standard. */
+/** Priorities as the reference: 0 interactive, 1 expedited, 2 standard. Token requests and REST steps are interactive. */
 export const PRIORITY_INTERACTIVE = 0;
-export const PRIORITY_STANDARD = 2;

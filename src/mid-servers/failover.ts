@@ -49,7 +49,8 @@ export async function failoverTick(deps: FailoverDeps): Promise<{ moved: number;
       .limit(500)
       .execute();
     for (const rec of open) {
-      const r = await handle(deps, mid, rec, down, barred);
+      // Only a down MID server's processing records are fetched above, so a record held here is a down one's.
+      const r = await handle(deps, mid, rec, barred);
       if (r === 'moved') moved++;
       if (r === 'failed') failed++;
     }
@@ -58,7 +59,7 @@ export async function failoverTick(deps: FailoverDeps): Promise<{ moved: number;
   return { moved, failed };
 }
 
-async function handle(deps: FailoverDeps, mid: MidRow, rec: EccRecord, down: boolean, barred: boolean): Promise<'moved' | 'failed' | 'kept'> {
+async function handle(deps: FailoverDeps, mid: MidRow, rec: EccRecord, barred: boolean): Promise<'moved' | 'failed' | 'kept'> {
   const choice: MidChoice = rec.mid_choice ? (JSON.parse(rec.mid_choice) as MidChoice) : { appliesTo: 'specific', names: [mid.name] };
   const pinned = choice.appliesTo === 'specific' && choice.names.length === 1;
   if (barred && pinned && rec.state === 'ready') {

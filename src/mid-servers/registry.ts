@@ -1,5 +1,4 @@
 import type { Db, MidServersTable } from '../db/schema.js';
-import type { Clock } from '../core/clock.js';
 import { iso } from '../core/clock.js';
 import { newId } from '../core/ids.js';
 import { AppError } from '../core/errors.js';

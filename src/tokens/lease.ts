@@ -25,14 +25,3 @@ export async function tryAcquireLease(deps: { db: Db; clock: Clock }, credential
 export async function releaseLease(db: Db, credentialId: string, owner: string): Promise<void> {
   await db.deleteFrom('token_leases').where('credential_id', '=', credentialId).where('owner', '=', owner).execute();
 }
-
-export async function holdsLease(deps: { db: Db; clock: Clock }, credentialId: string, owner: string): Promise<boolean> {
-  const r = await deps.db
-    .selectFrom('token_leases')
-    .select('owner')
-    .where('credential_id', '=', credentialId)
-    .where('owner', '=', owner)
-    .where('expires_at', '>', deps.clock.now())
-    .executeTakeFirst();
-  return !!r;
-}

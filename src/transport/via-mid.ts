@@ -193,5 +193,3 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
   return Object.assign(fn, { trace });
 }
 
-// Exposed for tests that check the wire format.
-export { RestProbeRequest };

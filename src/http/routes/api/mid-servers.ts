@@ -47,7 +47,7 @@ export function registerMidServerRoutes(api: FastifyInstance, s: Services): void
     return reply.status(204).send();
   });
 
-  api.post('/mid_enrollment_keys', async (req, reply) => {
+  api.post('/mid_enrollment_keys', async (_req, reply) => {
     const { key, expiresAt } = await createEnrollmentKey(s, s.config.enrollmentKeyTtlMs);
     const instanceUrl = s.config.publicUrl;
     return reply.status(201).send({
