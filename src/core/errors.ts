@@ -17,6 +17,8 @@ export const errorCodes = {
   token_not_available: 409,
   mid_server_unavailable: 503,
   mid_server_timeout: 504,
+  /** Transports throw this; callers restate it in their own terms (token_endpoint_unreachable, rest_request_failed). */
+  endpoint_unreachable: 502,
   token_endpoint_unreachable: 502,
   token_endpoint_error: 502,
   token_endpoint_invalid_response: 502,

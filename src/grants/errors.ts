@@ -22,6 +22,9 @@ function where(t: Transport): string {
  * provider's own error and error_description go into the message verbatim.
  */
 export function explainGrantError(err: unknown, providerName: string, transport: Transport): AppError {
+  if (err instanceof AppError && err.code === 'endpoint_unreachable') {
+    return new AppError('token_endpoint_unreachable', { message: err.message, ...(err.detail ? { detail: err.detail } : {}), cause: err });
+  }
   if (err instanceof AppError) return err;
   if (err instanceof oauth.ResponseBodyError) {
     const desc = err.error_description ? `: ${err.error_description}` : '';

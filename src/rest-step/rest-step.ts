@@ -217,7 +217,7 @@ function restError(err: unknown, url: string, conn: ConnectionRow): AppError {
       message: `The response from ${new URL(url).origin} is larger than connection "${conn.name}" allows (${conn.max_response_bytes} bytes); it was not returned. Raise max_response_bytes (up to 10 MB) or ask for less.`,
     });
   }
-  if (err.code === 'token_endpoint_unreachable') return new AppError('rest_request_failed', { message: err.message, detail: err.detail });
+  if (err.code === 'endpoint_unreachable') return new AppError('rest_request_failed', { message: err.message, ...(err.detail ? { detail: err.detail } : {}), cause: err });
   return err;
 }
 

@@ -21,8 +21,8 @@ export function createDirectTransport(opts: { timeoutMs: number; maxResponseByte
       return toResponse(res.status, res.headers, res.body);
     } catch (err) {
       if (err instanceof HttpExecError) {
-        throw new AppError('token_endpoint_unreachable', {
-          message: `The instance could not complete the request directly: ${err.message} If the endpoint is only reachable from a private network, tick "Connect to Auth Server via MID Server" and pick a MID server inside it.`,
+        throw new AppError('endpoint_unreachable', {
+          message: `The instance could not complete the request directly: ${err.message} If the endpoint is only reachable from a private network, send the request through a MID server inside it (use_mid_server).`,
           detail: { code: err.code },
           cause: err,
         });

@@ -182,7 +182,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     // all when acceptInput already wrote the outcome.
     if (!consumed) void markInputProcessed(deps, inputId, 'error' in result).catch(() => undefined);
     if ('error' in result) {
-      throw new AppError('token_endpoint_unreachable', {
+      throw new AppError('endpoint_unreachable', {
         message: `MID server ${trace.midServer} could not complete the request: ${result.error.message} Check that the MID server can reach it (DNS, firewall, proxy). (${ids(trace)})`,
         detail: { code: result.error.code, errorString },
       });

@@ -70,6 +70,8 @@ describe.skipIf(!support.ok)('get a token through a MID server in a network the 
       return m?.status === 'up' && m;
     }, 60_000, 'dc1 up');
     expect(row).toMatchObject({ name: 'dc1', status: 'up', validated: false, capabilities: ['REST'], version: expect.any(String), last_heartbeat_at: expect.any(String) });
+    // The instance lists it as soon as it enrolled; the MID server writes its identity just after.
+    await eventually(async () => fs.existsSync(`${midData}/mid-identity.json`), 10_000, 'the identity file');
     expect((fs.statSync(`${midData}/mid-identity.json`).mode & 0o777).toString(8)).toBe('600');
     // a credential for an unvalidated MID server is refused
     const refused = await api('POST', '/api/v1/credentials', { name: 'via-dc1', profile_id: profileId, use_mid_server: true, applies_to: 'specific', mid_servers: ['dc1'] });
