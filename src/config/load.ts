@@ -26,6 +26,15 @@ function parsePort(value: string | number, from: string): number {
   return n;
 }
 
+/** A number from the environment, or null when unset; a bad value is refused, saying what is expected. */
+function numberFromEnv(env: NodeJS.ProcessEnv, name: string, ok: (n: number) => boolean, expected: string): number | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || !ok(n)) throw new AppError('invalid_request', { message: `${name} must be ${expected}, got "${raw}".` });
+  return n;
+}
+
 /** Flags win over the environment, which wins over defaults. The only reader of process.env for the instance. */
 export function loadInstanceConfig(
   flags: InstanceFlags,
@@ -55,22 +64,12 @@ export function loadInstanceConfig(
   } catch {
     throw new AppError('invalid_request', { message: `TOKENRELAY_PUBLIC_URL "${publicUrl}" is not a URL; use e.g. https://tokenrelay.example.com.` });
   }
-  const retentionDays = env.TOKENRELAY_ECC_RETENTION_DAYS;
-  let eccRetentionMs = overrides.eccRetentionMs ?? instanceDefaults.eccRetentionMs;
-  if (retentionDays !== undefined && retentionDays !== '') {
-    const d = Number(retentionDays);
-    if (!Number.isFinite(d) || d <= 0) {
-      throw new AppError('invalid_request', { message: `TOKENRELAY_ECC_RETENTION_DAYS must be a positive number of days, got "${retentionDays}".` });
-    }
-    eccRetentionMs = d * 24 * 3600_000;
-  }
-  let readCacheMs = overrides.readCacheMs ?? instanceDefaults.readCacheMs;
-  if (env.TOKENRELAY_READ_CACHE_MS !== undefined && env.TOKENRELAY_READ_CACHE_MS !== '') {
-    readCacheMs = Number(env.TOKENRELAY_READ_CACHE_MS);
-    if (!Number.isInteger(readCacheMs) || readCacheMs < 0) {
-      throw new AppError('invalid_request', { message: `TOKENRELAY_READ_CACHE_MS must be a whole number of milliseconds (0 turns the cache off), got "${env.TOKENRELAY_READ_CACHE_MS}".` });
-    }
-  }
+  const retentionDays = numberFromEnv(env, 'TOKENRELAY_ECC_RETENTION_DAYS', (d) => d > 0, 'a positive number of days');
+  const eccRetentionMs = retentionDays !== null ? retentionDays * 24 * 3600_000 : (overrides.eccRetentionMs ?? instanceDefaults.eccRetentionMs);
+  const readCacheMs =
+    numberFromEnv(env, 'TOKENRELAY_READ_CACHE_MS', (n) => Number.isInteger(n) && n >= 0, 'a whole number of milliseconds (0 turns the cache off)') ??
+    overrides.readCacheMs ??
+    instanceDefaults.readCacheMs;
   return Object.freeze({
     ...instanceDefaults,
     ...overrides,

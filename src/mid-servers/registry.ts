@@ -47,7 +47,7 @@ export async function enrollMid(
   req: { key: string; name: string; signJwk: object; encJwk: object; host?: string; version?: string; capabilities?: string[] },
 ): Promise<MidRow> {
   const now = deps.clock.now();
-  return deps.db.transaction().execute(async (trx) => {
+  const row = await deps.db.transaction().execute(async (trx) => {
     const existing = await trx.selectFrom('mid_servers').select('id').where('name', '=', req.name).executeTakeFirst();
     if (existing) {
       throw new AppError('conflict', {
@@ -70,9 +70,11 @@ export async function enrollMid(
       rekey_requested: 0,
     };
     await trx.insertInto('mid_servers').values(row).execute();
-    forgetMidList();
     return row;
   });
+  // After the commit: a list re-read before it would miss the new MID server.
+  forgetMidList();
+  return row;
 }
 
 export async function getMid(db: Db, idOrName: string): Promise<MidRow | undefined> {

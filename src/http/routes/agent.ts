@@ -16,6 +16,11 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
   const deps = { db: s.db, clock: s.clock, wakeups: s.wakeups, downAfterMs: s.config.midDownAfterMs };
   const leaseMs = s.config.tokenRequestTimeoutMs + s.config.leaseGraceMs;
   const auth = (req: FastifyRequest): Promise<MidRow> => s.agentAuth.authenticate(req.headers.authorization);
+  /** Results are accepted only from a validated MID server (an invalidated one's in-flight answers are refused). */
+  const authValidated = async (req: FastifyRequest): Promise<MidRow> => {
+    const mid = await authValidated(req);
+    return mid;
+  };
 
   app.post('/agent/v1/enroll', async (req, reply) => {
     const body = EnrollRequest.parse(req.body);
@@ -128,10 +133,7 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
 
   // Results carry response bodies (up to 10 MB, base64 inside a JWE): a larger body limit here only.
   app.post('/agent/v1/input', { bodyLimit: 32 * 1024 * 1024 }, async (req, reply) => {
-    const mid = await auth(req);
-    if (mid.validated !== 1) {
-      throw new AppError('mid_server_not_validated', { message: `MID server ${mid.name} is not validated; its results are refused.` });
-    }
+    const mid = await authValidated(req);
     const body = InputRequest.parse(req.body);
     const { inputId } = await acceptInput(deps, agentName(mid.name), {
       responseTo: body.response_to,
@@ -144,10 +146,7 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
 
   /** Several answers at once: each gets its own outcome; one refused answer does not refuse the others. */
   app.post('/agent/v1/inputs', { bodyLimit: 64 * 1024 * 1024 }, async (req, reply) => {
-    const mid = await auth(req);
-    if (mid.validated !== 1) {
-      throw new AppError('mid_server_not_validated', { message: `MID server ${mid.name} is not validated; its results are refused.` });
-    }
+    const mid = await authValidated(req);
     const body = InputsRequest.parse(req.body);
     const outcomes = await acceptInputs(
       deps,
