@@ -18,7 +18,10 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
   const auth = (req: FastifyRequest): Promise<MidRow> => s.agentAuth.authenticate(req.headers.authorization);
   /** Results are accepted only from a validated MID server (an invalidated one's in-flight answers are refused). */
   const authValidated = async (req: FastifyRequest): Promise<MidRow> => {
-    const mid = await authValidated(req);
+    const mid = await auth(req);
+    if (mid.validated !== 1) {
+      throw new AppError('mid_server_not_validated', { message: `MID server ${mid.name} is not validated; its results are refused.` });
+    }
     return mid;
   };
 
