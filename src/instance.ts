@@ -47,7 +47,7 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
   const closing = new AbortController();
 
   const sessions = createSessionKeyCache(instanceKeys.privateKey);
-  const viaMidDeps = { db, clock, wakeups, vault, sessions, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseGraceMs: config.leaseGraceMs };
+  const viaMidDeps = { db, clock, wakeups, sessions, instanceKey: instanceKeys.privateKey, downAfterMs: config.midDownAfterMs, claimTimeoutMs: config.claimTimeoutMs, leaseGraceMs: config.leaseGraceMs };
   /** The one place that decides how a request reaches the network. */
   const transportFor = (choice: MidChoice | null, opts: { timeoutMs: number; maxResponseBytes: number; maxAttempts: number }) =>
     choice ? createViaMidTransport(viaMidDeps, { choice, ...opts }) : createDirectTransport(opts);
@@ -97,7 +97,7 @@ export async function createInstance(config: InstanceConfig, opts: { log?: Log; 
           try {
             const r = await reapExpiredLeases({ db, clock, wakeups });
             if (r.failed || r.retried) log.warn(r, 'ecc:leases-expired');
-            await failoverTick({ db, clock, wakeups, vault, sessions, log, downAfterMs: config.midDownAfterMs });
+            await failoverTick({ db, clock, wakeups, sessions, log, downAfterMs: config.midDownAfterMs });
           } catch (err) {
             log.error({ err: (err as Error).message }, 'ecc:reaper-failed');
           }

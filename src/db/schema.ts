@@ -132,7 +132,7 @@ export interface EccQueueTable {
   max_attempts: number;
   /** How long a claim of this record lasts (null: the claimer's default). */
   lease_ms: number | null;
-  /** Output records: the RESTProbe request sealed under the master key, so failover can re-address it. */
+  /** Unused since payloads are sealed with per-MID session keys the instance holds (failover opens the payload itself). */
   request_sealed: string | null;
   /** Output records: the MID selection it was made under ({appliesTo, names}). */
   mid_choice: string | null;

@@ -24,16 +24,13 @@ export interface NewOutput {
   maxAttempts: number;
   /** How long a MID server may hold it once claimed (its request timeout plus a grace). */
   leaseMs?: number;
-  /** For failover: the request sealed under the master key, and the selection it was made under. */
-  requestSealed?: string;
+  /** For failover: the selection it was made under. */
   midChoice?: string;
-  /** The id, when the caller needs it before the insert (to bind a sealed value to it). */
-  id?: string;
 }
 
 /** Writes an output record `ready` and wakes its agent's long-poll. */
 export async function enqueueOutput(deps: EccDeps, rec: NewOutput): Promise<string> {
-  const id = rec.id ?? newId(deps.clock.now());
+  const id = newId(deps.clock.now());
   await deps.db
     .insertInto('ecc_queue')
     .values({
@@ -53,7 +50,7 @@ export async function enqueueOutput(deps: EccDeps, rec: NewOutput): Promise<stri
       attempts: 0,
       max_attempts: rec.maxAttempts,
       lease_ms: rec.leaseMs ?? null,
-      request_sealed: rec.requestSealed ?? null,
+      request_sealed: null,
       mid_choice: rec.midChoice ?? null,
       assigned_at: deps.clock.now(),
       created_at: deps.clock.now(),

@@ -1,10 +1,9 @@
 import type { Log } from '../core/log.js';
-import type { Vault } from '../vault/vault.js';
-import { sealSession } from '../vault/envelope.js';
+import { openEither, sealSession } from '../vault/envelope.js';
 import type { SessionKeyCache } from '../vault/session-cache.js';
 import { agentName, failOutput, type EccDeps, type EccRecord } from '../ecc/index.js';
 import { isUp, listMids, type MidRow } from './registry.js';
-import { pickMid, type MidChoice } from './selection.js';
+import { cachedMid, pickMid, type MidChoice } from './selection.js';
 import { midNameOf } from '../ecc/states.js';
 import { isAppError } from '../core/errors.js';
 
@@ -21,10 +20,7 @@ import { isAppError } from '../core/errors.js';
  * Every move is a compare-and-set on (state, agent, claimed_by): a record its MID server just
  * answered stays answered.
  */
-export const requestAad = (id: string) => `ecc_queue:request:${id}`;
-
 export interface FailoverDeps extends EccDeps {
-  vault: Vault;
   sessions: SessionKeyCache;
   log: Log;
   downAfterMs: number;
@@ -78,7 +74,7 @@ async function handle(deps: FailoverDeps, mid: MidRow, rec: EccRecord, barred: b
     );
     return ok ? 'failed' : 'kept';
   }
-  if (pinned || !rec.request_sealed) return 'kept';
+  if (pinned) return 'kept';
   let target: MidRow;
   try {
     target = await pickMid(deps.db, { appliesTo: choice.appliesTo, names: choice.appliesTo === 'specific' ? choice.names.filter((n) => n !== mid.name) : [] }, deps.clock.now(), deps.downAfterMs);
@@ -90,10 +86,24 @@ async function handle(deps: FailoverDeps, mid: MidRow, rec: EccRecord, barred: b
   return (await readdress(deps, rec, target)) ? 'moved' : 'kept';
 }
 
-/** Re-seals a record's request to `target`'s key and gives it to `target`, compare-and-set. */
-export async function readdress(deps: FailoverDeps, rec: EccRecord, target: MidRow): Promise<boolean> {
-  if (!rec.request_sealed) return false;
-  const plain = deps.vault.open(rec.request_sealed, requestAad(rec.id));
+/**
+ * Re-seals a record's request to `target`'s key and gives it to `target`, compare-and-set. The
+ * instance holds the session key it sealed the payload with (one per MID server), so it opens
+ * the payload itself; `sourceOutKey` is that key when the source's key just changed (rekey).
+ */
+export async function readdress(deps: FailoverDeps, rec: EccRecord, target: MidRow, sourceOutKey?: CryptoKey): Promise<boolean> {
+  let key = sourceOutKey;
+  if (!key) {
+    const source = await cachedMid(deps.db, midNameOf(rec.agent), deps.clock.now());
+    if (!source) return false;
+    key = (await deps.sessions.forMid(source)).out;
+  }
+  let plain: Uint8Array;
+  try {
+    plain = await openEither([key], [], rec.payload ?? '');
+  } catch {
+    return false; // sealed with keys this instance no longer has: it stays where it is
+  }
   const payload = await sealSession((await deps.sessions.forMid(target)).out, plain);
   let q = deps.db
     .updateTable('ecc_queue')

@@ -9,9 +9,6 @@ import {
 } from '../ecc/index.js';
 import { cachedMid, pickMid, type MidChoice } from '../mid-servers/selection.js';
 import type { InputHandoff } from '../ecc/wakeups.js';
-import { newId } from '../core/ids.js';
-import type { Vault } from '../vault/vault.js';
-import { requestAad } from '../mid-servers/failover.js';
 import { bodyBytes, headerPairs, toResponse, type FetchOptions, type Transport, type TransportTrace } from './transport.js';
 
 /**
@@ -29,7 +26,6 @@ import { bodyBytes, headerPairs, toResponse, type FetchOptions, type Transport, 
 export interface ViaMidDeps extends EccDeps {
   instanceKey: CryptoKey;
   sessions: SessionKeyCache;
-  vault: Vault;
   downAfterMs: number;
   claimTimeoutMs: number;
   /** Added to the request's timeout to make its lease. */
@@ -70,11 +66,7 @@ export function createViaMidTransport(deps: ViaMidDeps, opts: ViaMidOptions): Tr
     const plain = JSON.stringify(probe);
     const payload = await sealSession((await deps.sessions.forMid(mid)).out, plain);
     const agent = agentName(mid.name);
-    const id = newId(now);
     const outputId = await enqueueOutput(deps, {
-      id,
-      // Sealed under the master key so that failover can re-address it to another MID server.
-      requestSealed: deps.vault.seal(plain, requestAad(id)),
       midChoice: JSON.stringify(opts.choice),
       topic: TOPIC_REST_PROBE,
       name: options.method.toLowerCase(),

@@ -54,6 +54,8 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
   app.post('/agent/v1/rekey', async (req, reply) => {
     const mid = await auth(req);
     const body = RekeyRequest.parse(req.body);
+    // The key ready records were sealed with, before it changes.
+    const oldOut = (await s.sessions.forMid(mid)).out;
     await s.db
       .updateTable('mid_servers')
       .set({ sign_jwk: JSON.stringify(body.sign_jwk), enc_jwk: JSON.stringify(body.enc_jwk), rekey_requested: 0 })
@@ -62,7 +64,7 @@ export function registerAgentRoutes(app: FastifyInstance, s: Services): void {
     forgetMidList();
     const updated = { ...mid, enc_jwk: JSON.stringify(body.enc_jwk) };
     const ready = await s.db.selectFrom('ecc_queue').selectAll().where('agent', '=', agentName(mid.name)).where('queue', '=', 'output').where('state', '=', 'ready').execute();
-    for (const rec of ready) await readdress({ ...deps, vault: s.vault, sessions: s.sessions, log: s.log }, rec, updated);
+    for (const rec of ready) await readdress({ ...deps, sessions: s.sessions, log: s.log }, rec, updated, oldOut);
     req.log.info({ mid: mid.name }, 'mid:rekeyed');
     return reply.send({ ok: true });
   });
